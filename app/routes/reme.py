@@ -1,0 +1,32 @@
+"""ReMe 0.1.x compatible flows: ``POST /{flow}`` with ReMe's request fields and envelope."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import post
+from litestar.handlers import HTTPRouteHandler
+from litestar.params import FromPath, JSONBody
+
+from app.errors import NotFound
+from app.routes import reme_personal, reme_task, reme_tool, reme_vector_store
+
+FLOW_HANDLERS: list[HTTPRouteHandler] = [
+    *reme_task.ROUTES,
+    *reme_personal.ROUTES,
+    *reme_tool.ROUTES,
+    *reme_vector_store.ROUTES,
+]
+
+
+def known_flows() -> list[str]:
+    return sorted(path.strip("/") for handler in FLOW_HANDLERS for path in handler.paths)
+
+
+@post("/{flow:str}", summary="Unknown flow", include_in_schema=False, status_code=200)
+async def unknown_flow(flow: FromPath[str], data: JSONBody[Any] = None) -> None:
+    raise NotFound(f"unknown flow {flow!r}; known flows: {', '.join(known_flows())}")
+
+
+def compat_routes() -> list[HTTPRouteHandler]:
+    return [*FLOW_HANDLERS, unknown_flow]

@@ -1,0 +1,44 @@
+"""Request and response models shared by the HTTP interfaces."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.models.workspace import WORKSPACE_ID_PATTERN
+
+
+class ReMeResponse(BaseModel):
+    """ReMe's answer envelope, used by every compat flow and every error."""
+
+    answer: str = ""
+    messages: list[Any] = Field(default_factory=list)
+    success: bool = True
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class FlowRequest(BaseModel):
+    """Fields every ReMe flow accepts; flows add their own. Unknown fields are ignored, as in ReMe."""
+
+    model_config = ConfigDict(extra="allow")
+
+    workspace_id: str = Field(default="default", pattern=WORKSPACE_ID_PATTERN)
+    query: str = ""
+    messages: list[dict[str, Any]] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class HealthResponse(BaseModel):
+    status: str
+    version: str
+
+
+class ReadyResponse(BaseModel):
+    status: str
+    database: str
+    revision: str | None
+    head: str | None
+    embedding_model: str
+    embedding_dim: int
+    llm_configured: bool

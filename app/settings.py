@@ -1,0 +1,192 @@
+"""Service settings: one pydantic-settings class with nested groups.
+
+Environment variables use the ``REME_`` prefix and ``__`` between a group and its field
+(``REME_LLM__MODEL``). ReMe's ``FLOW_*`` variables are honoured as aliases when the
+``REME_`` form is not given. Environment wins over ``.env``.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOCAL_EMBEDDING_MODEL = "all-MiniLM-L6-v2-int8"
+LOCAL_EMBEDDING_DIM = 384
+DEFAULT_OPENAI_EMBEDDING_DIM = 1024
+
+# ReMe's environment variables and the nested field each one feeds.
+FLOW_ALIASES: dict[str, tuple[str, str]] = {
+    "FLOW_LLM_API_KEY": ("llm", "api_key"),
+    "FLOW_LLM_BASE_URL": ("llm", "base_url"),
+    "FLOW_EMBEDDING_API_KEY": ("embedding", "api_key"),
+    "FLOW_EMBEDDING_BASE_URL": ("embedding", "base_url"),
+}
+
+
+def default_data_dir() -> Path:
+    """Where the embedded database lives when ``REME_DATA_DIR`` is not set.
+
+    As root, the embedded server runs PostgreSQL as a separate system user and opens the
+    permissions of every parent of the data directory; ``/var/lib`` is already traversable,
+    so nothing under ``/root`` is touched.
+    """
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        return Path("/var/lib/reme")
+    return Path(platformdirs.user_data_dir("reme"))
+
+
+class LLMSettings(BaseModel):
+    """An OpenAI-compatible chat model. Without ``base_url`` or ``api_key`` no LLM is configured."""
+
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    model: str = "qwen3-30b-a3b-instruct-2507"
+    timeout: float = 60.0
+    max_retries: int = 1
+    max_concurrency: int = 8
+    temperature: float = 0.0
+    # "json_schema" asks the server to enforce the schema; "json_object" puts it in the prompt.
+    structured_output: Literal["json_schema", "json_object"] = "json_schema"
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.base_url or self.api_key)
+
+
+class EmbeddingSettings(BaseModel):
+    """Embeddings: the bundled local model, or an OpenAI-compatible API."""
+
+    provider: Literal["local", "openai"] | None = None
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    model: str | None = None
+    dim: int | None = Field(default=None, ge=1, le=16000)
+    batch_size: int = Field(default=64, ge=1, le=2048)
+    timeout: float = 30.0
+    max_retries: int = 2
+
+    @property
+    def resolved_provider(self) -> Literal["local", "openai"]:
+        if self.provider:
+            return self.provider
+        return "openai" if self.base_url else "local"
+
+    @property
+    def resolved_model(self) -> str:
+        if self.model:
+            return self.model
+        return LOCAL_EMBEDDING_MODEL if self.resolved_provider == "local" else "text-embedding-v4"
+
+    @property
+    def resolved_dim(self) -> int:
+        if self.resolved_provider == "local":
+            return LOCAL_EMBEDDING_DIM if self.dim is None else self.dim
+        return self.dim or DEFAULT_OPENAI_EMBEDDING_DIM
+
+
+class AuthSettings(BaseModel):
+    enabled: bool = False
+
+
+class StorageSettings(BaseModel):
+    # dump/load paths must resolve inside this directory (None: the server's working directory).
+    allowed_dir: Path | None = None
+
+    def resolved_allowed_dir(self) -> Path:
+        return (self.allowed_dir or Path.cwd()).resolve()
+
+
+class LimitSettings(BaseModel):
+    max_body_bytes: int = 16 * 1024 * 1024
+    max_trajectories: int = 100
+    max_messages: int = 1000
+    max_message_chars: int = 200_000
+    max_top_k: int = 200
+    max_import_line_bytes: int = 1024 * 1024
+
+
+class TaskMemorySettings(BaseModel):
+    success_threshold: float = 1.0
+    validation_min_score: float = 0.5
+    dedup_similarity: float = 0.92
+    retrieve_mode: Literal["vector", "hybrid"] = "vector"
+    rerank: bool = False
+    rewrite: bool = False
+
+
+class PersonalMemorySettings(BaseModel):
+    info_score_threshold: float = 0.5
+    reconcile_neighbours: int = 5
+    profile_min_observations: int = 5
+
+
+class ToolMemorySettings(BaseModel):
+    keep_last: int = 100
+    judge_concurrency: int = 4
+
+
+class ServerSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8002
+    pool_size: int = 10
+    max_overflow: int = 10
+
+
+class Settings(BaseSettings):
+    """All settings of the service; build with :func:`get_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="REME_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    database_url: str | None = None
+    data_dir: Path = Field(default_factory=default_data_dir)
+    log_level: str = "INFO"
+    migrate_on_start: bool = True
+
+    server: ServerSettings = ServerSettings()
+    llm: LLMSettings = LLMSettings()
+    embedding: EmbeddingSettings = EmbeddingSettings()
+    auth: AuthSettings = AuthSettings()
+    storage: StorageSettings = StorageSettings()
+    limits: LimitSettings = LimitSettings()
+    task: TaskMemorySettings = TaskMemorySettings()
+    personal: PersonalMemorySettings = PersonalMemorySettings()
+    tool: ToolMemorySettings = ToolMemorySettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_flow_aliases(cls, data: Any) -> Any:
+        """Fill a nested field from ReMe's ``FLOW_*`` variable when it is not set otherwise."""
+        if not isinstance(data, dict):
+            return data
+        for env_name, (group, field) in FLOW_ALIASES.items():
+            value = os.environ.get(env_name)
+            if not value:
+                continue
+            section = data.get(group)
+            if isinstance(section, BaseModel):
+                section = section.model_dump()
+            section = dict(section or {})
+            section.setdefault(field, value)
+            data[group] = section
+        return data
+
+    @property
+    def embedded(self) -> bool:
+        return not self.database_url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment and ``.env``."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Helpers shared by the test suites: the scripted stand-in for the model API."""

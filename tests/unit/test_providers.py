@@ -1,0 +1,320 @@
+"""The model providers, through the real ``openai`` client against the stand-in server."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from pydantic import BaseModel, SecretStr
+
+from app.errors import EmbeddingUnavailable, LLMTimeout, LLMUnavailable
+from app.providers.embeddings import LocalEmbedder, OpenAIEmbedder, build_embedder
+from app.providers.llm import LLMClient, TokenUsage
+from app.settings import EmbeddingSettings, LLMSettings
+from tests.support.standin import StandInOpenAI, schema_name
+
+
+class Verdict(BaseModel):
+    score: float
+    reason: str
+
+
+MESSAGES = [
+    {"role": "system", "content": "You judge task trajectories."},
+    {"role": "user", "content": "Was this run a success?"},
+]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[StandInOpenAI]:
+    with StandInOpenAI(timeout_seconds=2.0) as stand_in:
+        yield stand_in
+
+
+@pytest.fixture
+def stand_in(server: StandInOpenAI) -> StandInOpenAI:
+    server.reset()
+    return server
+
+
+def llm_settings(stand_in: StandInOpenAI, **overrides: Any) -> LLMSettings:
+    values: dict[str, Any] = {
+        "base_url": stand_in.base_url,
+        "api_key": SecretStr("sk-test-secret"),
+        "model": "stand-in-chat",
+        "timeout": 5.0,
+        "max_retries": 0,
+        **overrides,
+    }
+    return LLMSettings(**values)
+
+
+@pytest.fixture
+async def llm(stand_in: StandInOpenAI) -> AsyncIterator[LLMClient]:
+    client = LLMClient(llm_settings(stand_in))
+    yield client
+    await client.close()
+
+
+def embedding_settings(stand_in: StandInOpenAI, **overrides: Any) -> EmbeddingSettings:
+    values: dict[str, Any] = {
+        "base_url": stand_in.base_url,
+        "model": "stand-in-embedding",
+        "dim": 384,
+        "max_retries": 0,
+        **overrides,
+    }
+    return EmbeddingSettings(**values)
+
+
+def cosine(a: list[float], b: list[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
+    return dot / (math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b)))
+
+
+# -- chat model ------------------------------------------------------------------------------
+
+
+async def test_structured_output_is_parsed_and_validated(stand_in: StandInOpenAI, llm: LLMClient) -> None:
+    stand_in.responder = lambda request: {"score": 0.9, "reason": "tests passed"}
+
+    verdict = await llm.structured(MESSAGES, Verdict, step="judge")
+
+    assert verdict == Verdict(score=0.9, reason="tests passed")
+    request = stand_in.chat_requests[0]
+    assert request["response_format"]["type"] == "json_schema"
+    assert schema_name(request) == "Verdict"
+    assert request["response_format"]["json_schema"]["schema"] == Verdict.model_json_schema()
+    assert request["model"] == "stand-in-chat"
+
+
+async def test_answer_in_code_fence_with_prose_is_accepted(stand_in: StandInOpenAI, llm: LLMClient) -> None:
+    stand_in.queue_chat('Here you go:\n```json\n{"score": 1, "reason": "ok"}\n```\nHope it helps.')
+
+    verdict = await llm.structured(MESSAGES, Verdict, step="judge")
+
+    assert verdict == Verdict(score=1.0, reason="ok")
+    assert len(stand_in.chat_requests) == 1
+
+
+async def test_json_object_mode_puts_the_schema_in_the_system_prompt(
+    stand_in: StandInOpenAI,
+) -> None:
+    stand_in.responder = lambda request: {"score": 0.5, "reason": "partly"}
+    client = LLMClient(llm_settings(stand_in, structured_output="json_object"))
+
+    verdict = await client.structured(MESSAGES, Verdict, step="judge")
+    await client.close()
+
+    assert verdict.score == 0.5
+    request = stand_in.chat_requests[0]
+    assert request["response_format"] == {"type": "json_object"}
+    system = request["messages"][0]
+    assert system["role"] == "system"
+    assert system["content"].startswith("You judge task trajectories.")
+    assert json.dumps(Verdict.model_json_schema()) in system["content"]
+    assert request["messages"][1:] == MESSAGES[1:]
+
+
+async def test_invalid_output_is_retried_once_with_the_error(stand_in: StandInOpenAI, llm: LLMClient) -> None:
+    stand_in.queue_chat({"score": "high"}, {"score": 0.7, "reason": "fixed"})
+
+    verdict = await llm.structured(MESSAGES, Verdict, step="judge")
+
+    assert verdict == Verdict(score=0.7, reason="fixed")
+    first, second = stand_in.chat_requests
+    correction = second["messages"][-1]
+    assert correction["role"] == "user"
+    assert "score" in correction["content"] and "reason" in correction["content"]
+    assert second["messages"][: len(first["messages"])] == first["messages"]
+
+
+async def test_output_still_invalid_after_retry_raises_llm_unavailable(
+    stand_in: StandInOpenAI, llm: LLMClient
+) -> None:
+    stand_in.set_mode("garbage")
+
+    with pytest.raises(LLMUnavailable, match="judge: model output was not valid"):
+        await llm.structured(MESSAGES, Verdict, step="judge")
+
+    assert len(stand_in.chat_requests) == 2
+
+
+async def test_server_error_raises_llm_unavailable_without_the_key(
+    stand_in: StandInOpenAI, llm: LLMClient
+) -> None:
+    stand_in.set_mode("error", count=1)
+
+    with pytest.raises(LLMUnavailable) as raised:
+        await llm.structured(MESSAGES, Verdict, step="judge")
+
+    assert not isinstance(raised.value, LLMTimeout)
+    assert "judge" in raised.value.message and "500" in raised.value.message
+    assert "sk-test-secret" not in raised.value.message
+    assert stand_in.mode == "ok"
+
+
+async def test_slow_server_raises_llm_timeout(stand_in: StandInOpenAI) -> None:
+    stand_in.set_mode("timeout", count=1)
+    client = LLMClient(llm_settings(stand_in, timeout=0.5, max_retries=0))
+
+    with pytest.raises(LLMTimeout, match="judge"):
+        await client.structured(MESSAGES, Verdict, step="judge")
+    await client.close()
+
+
+async def test_token_usage_accumulates_over_calls(stand_in: StandInOpenAI, llm: LLMClient) -> None:
+    stand_in.queue_chat("not json", {"score": 1, "reason": "a"}, {"score": 0, "reason": "b"})
+    usage = TokenUsage()
+
+    await llm.structured(MESSAGES, Verdict, step="judge", usage=usage)
+    after_first = TokenUsage(usage.prompt_tokens, usage.completion_tokens, usage.calls)
+    await llm.structured(MESSAGES, Verdict, step="judge", usage=usage)
+
+    assert after_first.calls == 2
+    assert usage.calls == 3
+    assert usage.prompt_tokens > after_first.prompt_tokens > 0
+    assert usage.completion_tokens > after_first.completion_tokens > 0
+    assert usage.as_dict()["total_tokens"] == usage.prompt_tokens + usage.completion_tokens
+
+
+def test_token_usage_add_sums_every_field() -> None:
+    usage = TokenUsage(1, 2, 1)
+
+    usage.add(TokenUsage(10, 20, 2))
+
+    assert usage.as_dict() == {
+        "prompt_tokens": 11,
+        "completion_tokens": 22,
+        "total_tokens": 33,
+        "calls": 3,
+    }
+
+
+# -- embedding API ---------------------------------------------------------------------------
+
+
+async def test_openai_embedder_batches_and_keeps_order(stand_in: StandInOpenAI) -> None:
+    texts = [f"memory number {i} about topic {i * 7}" for i in range(10)]
+    embedder = OpenAIEmbedder(embedding_settings(stand_in, batch_size=3))
+
+    vectors = await embedder.embed(texts)
+    singles = [(await embedder.embed([text]))[0] for text in texts]
+    await embedder.close()
+
+    batch_sizes = [len(request["input"]) for request in stand_in.embedding_requests[:4]]
+    assert sorted(batch_sizes) == [1, 3, 3, 3]
+    assert len(vectors) == 10
+    for vector, single in zip(vectors, singles, strict=True):
+        assert cosine(vector, single) > 0.9999
+        assert math.isclose(math.fsum(x * x for x in vector), 1.0, rel_tol=1e-4)
+
+
+async def test_openai_embedder_passes_dimensions_only_when_set(stand_in: StandInOpenAI) -> None:
+    with_dim = OpenAIEmbedder(embedding_settings(stand_in, dim=64))
+    without_dim = OpenAIEmbedder(embedding_settings(stand_in, dim=None))
+    stand_in.embedding_dim = 1024
+
+    assert len((await with_dim.embed(["a"]))[0]) == 64
+    assert len((await without_dim.embed(["a"]))[0]) == 1024
+    await with_dim.close()
+    await without_dim.close()
+
+    first, second = stand_in.embedding_requests
+    assert first["dimensions"] == 64
+    assert "dimensions" not in second
+    stand_in.embedding_dim = 384
+
+
+async def test_openai_embedder_rejects_wrong_dimension(stand_in: StandInOpenAI) -> None:
+    stand_in.embedding_dim = 8
+    embedder = OpenAIEmbedder(embedding_settings(stand_in, dim=None))
+
+    with pytest.raises(EmbeddingUnavailable, match="8 dimensions, expected 1024"):
+        await embedder.embed(["hello"])
+    await embedder.close()
+    stand_in.embedding_dim = 384
+
+
+async def test_openai_embedder_server_error_raises_embedding_unavailable(
+    stand_in: StandInOpenAI,
+) -> None:
+    stand_in.set_mode("error")
+    embedder = OpenAIEmbedder(embedding_settings(stand_in))
+
+    with pytest.raises(EmbeddingUnavailable, match="500"):
+        await embedder.embed(["hello"])
+    await embedder.close()
+
+
+async def test_openai_embedder_handles_empty_inputs(stand_in: StandInOpenAI) -> None:
+    embedder = OpenAIEmbedder(embedding_settings(stand_in))
+
+    assert await embedder.embed([]) == []
+    (vector,) = await embedder.embed([""])
+    await embedder.close()
+
+    assert len(vector) == 384
+    assert stand_in.embedding_requests[0]["input"] == [" "]
+
+
+def test_build_embedder_chooses_by_provider(stand_in: StandInOpenAI) -> None:
+    assert isinstance(build_embedder(EmbeddingSettings()), LocalEmbedder)
+    assert isinstance(build_embedder(embedding_settings(stand_in)), OpenAIEmbedder)
+
+
+# -- local model -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def local() -> LocalEmbedder:
+    return LocalEmbedder(EmbeddingSettings(provider="local", batch_size=4))
+
+
+async def test_local_embedder_puts_paraphrases_closer_than_unrelated_text(
+    local: LocalEmbedder,
+) -> None:
+    reset, forgot, weather = await local.embed(
+        [
+            "How do I reset my password?",
+            "I forgot my password and need to change it",
+            "The weather in Paris is sunny today",
+        ]
+    )
+
+    assert cosine(reset, forgot) > cosine(reset, weather) + 0.2
+    assert cosine(reset, forgot) > cosine(forgot, weather) + 0.2
+
+
+async def test_local_embedder_gives_unit_vectors_of_384(local: LocalEmbedder) -> None:
+    vectors = await local.embed(["a short text", "", "x " * 1000])
+
+    assert local.dim == 384
+    assert local.model_name == "all-MiniLM-L6-v2-int8"
+    for vector in vectors:
+        assert len(vector) == 384
+        assert math.isclose(math.fsum(x * x for x in vector), 1.0, rel_tol=1e-4)
+
+
+async def test_local_embedder_batch_equals_one_by_one(local: LocalEmbedder) -> None:
+    texts = [
+        "Use the retry decorator for flaky network calls",
+        "ok",
+        "The deployment failed because the migration locked the users table for ten minutes",
+        "Prefer pagination over loading every row",
+        "",
+        "Tool search_web works best with short, specific queries and an explicit year",
+    ]
+
+    batched = await local.embed(texts)
+    singles = [(await local.embed([text]))[0] for text in texts]
+
+    for vector, single in zip(batched, singles, strict=True):
+        assert cosine(vector, single) > 0.999
+
+
+async def test_local_embedder_returns_nothing_for_no_texts(local: LocalEmbedder) -> None:
+    assert await local.embed([]) == []
