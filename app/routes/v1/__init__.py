@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from litestar import Router
 
+from app.routes.v1.jobs import JobController
+
 
 def v1_router() -> Router:
-    return Router(path="/v1", route_handlers=[], tags=["v1"])
+    return Router(path="/v1", route_handlers=[JobController], tags=["v1"])

@@ -1,0 +1,101 @@
+"""The durable job queue: rows in ``job`` taken with ``FOR UPDATE SKIP LOCKED``.
+
+A taken job holds a lease (``locked_until``); a worker that dies lets the lease run out and
+the job is taken again. Failures are retried with exponential backoff until
+``max_attempts``; the last error is kept.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import Job
+
+LEASE = timedelta(minutes=10)
+MAX_BACKOFF_SECONDS = 300
+
+
+async def enqueue_job(
+    session: AsyncSession, workspace_id: str, flow: str, payload: dict[str, Any], *, max_attempts: int = 5
+) -> uuid.UUID:
+    job = Job(
+        workspace_id=workspace_id, id=uuid.uuid4(), flow=flow, payload=payload, max_attempts=max_attempts
+    )
+    session.add(job)
+    await session.flush()
+    return job.id
+
+
+async def claim_job(session: AsyncSession, lease: timedelta = LEASE) -> Job | None:
+    """Take the oldest runnable job (queued, or running with an expired lease)."""
+    now = func.now()
+    runnable = (
+        select(Job.workspace_id, Job.id)
+        .where(
+            or_(
+                and_(Job.status == "queued", Job.run_after <= now),
+                and_(Job.status == "running", Job.locked_until < now),
+            )
+        )
+        .order_by(Job.run_after)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .cte("runnable")
+    )
+    claimed = await session.scalars(
+        update(Job)
+        .where(Job.workspace_id == runnable.c.workspace_id, Job.id == runnable.c.id)
+        .values(status="running", attempts=Job.attempts + 1, locked_until=now + lease, updated_at=now)
+        .returning(Job)
+    )
+    return claimed.one_or_none()
+
+
+async def complete_job(session: AsyncSession, job: Job, result: dict[str, Any]) -> None:
+    await session.execute(
+        update(Job)
+        .where(Job.workspace_id == job.workspace_id, Job.id == job.id)
+        .values(status="done", result=result, error=None, locked_until=None, updated_at=func.now())
+    )
+
+
+async def fail_job(session: AsyncSession, job: Job, error: str, *, retryable: bool) -> str:
+    """Record a failure; the job is queued again with backoff unless it is out of attempts."""
+    again = retryable and job.attempts < job.max_attempts
+    delay = timedelta(seconds=min(2**job.attempts, MAX_BACKOFF_SECONDS))
+    await session.execute(
+        update(Job)
+        .where(Job.workspace_id == job.workspace_id, Job.id == job.id)
+        .values(
+            status="queued" if again else "failed",
+            error=error,
+            locked_until=None,
+            run_after=func.now() + delay,
+            updated_at=func.now(),
+        )
+    )
+    return "queued" if again else "failed"
+
+
+async def get_job(session: AsyncSession, job_id: uuid.UUID) -> Job | None:
+    return (await session.scalars(select(Job).where(Job.id == job_id))).one_or_none()
+
+
+def job_to_dict(job: Job) -> dict[str, Any]:
+    return {
+        "job_id": str(job.id),
+        "workspace_id": job.workspace_id,
+        "flow": job.flow,
+        "status": job.status,
+        "attempts": job.attempts,
+        "max_attempts": job.max_attempts,
+        "result": job.result,
+        "error": job.error,
+        "created_at": job.created_at.isoformat() if job.created_at else None,
+        "updated_at": job.updated_at.isoformat() if job.updated_at else None,
+    }
