@@ -13,6 +13,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
 from app.errors import SchemaMismatch
 from app.middleware import request_id_middleware
+from app.routes.auth_middleware import AuthGate
 from app.routes.deps import provide_services
 from app.routes.errors import EXCEPTION_HANDLERS
 from app.routes.health import HealthController
@@ -54,7 +55,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         dependencies={"services": Provide(provide_services)},
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
-        middleware=[request_id_middleware],
+        middleware=[request_id_middleware, AuthGate],
         request_max_body_size=settings.limits.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="ReMe on PostgreSQL",

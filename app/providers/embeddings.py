@@ -139,7 +139,7 @@ class OpenAIEmbedder:
     def __init__(self, settings: EmbeddingSettings) -> None:
         self.model_name = settings.resolved_model
         self.dim = settings.resolved_dim
-        self._base_url = settings.base_url
+        self._base_url = settings.base_url or "the default OpenAI endpoint"
         # Only ask for a size when one was configured: not every model accepts the parameter.
         self._dimensions = settings.dim
         self._batch_size = settings.batch_size

@@ -95,8 +95,8 @@ class StandInOpenAI:
     """The scripted server; use as a context manager or call ``start()``/``stop()``."""
 
     def __init__(self, *, embedding_dim: int = 384, timeout_seconds: float = 5.0) -> None:
-        self.embedding_dim = embedding_dim
-        self.timeout_seconds = timeout_seconds
+        self.embedding_dim = self._initial_embedding_dim = embedding_dim
+        self.timeout_seconds = self._initial_timeout_seconds = timeout_seconds
         self.responder: Responder = minimal_answer
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self._answers: deque[Answer] = deque()
@@ -165,12 +165,14 @@ class StandInOpenAI:
         return [body for path, body in self.requests if path.endswith("/embeddings")]
 
     def reset(self) -> None:
-        """Forget requests and queued answers; back to ok mode and the default responder."""
+        """Forget requests and queued answers; back to ok mode and the constructor's settings."""
         with self._lock:
             self.requests.clear()
             self._answers.clear()
             self.mode, self.mode_count = "ok", None
         self.responder = minimal_answer
+        self.embedding_dim = self._initial_embedding_dim
+        self.timeout_seconds = self._initial_timeout_seconds
 
     def _take_mode(self, path: str, body: dict[str, Any]) -> Mode:
         with self._lock:

@@ -1,10 +1,13 @@
-"""The model providers, through the real ``openai`` client against the stand-in server."""
+"""The model providers, through the real ``openai`` client against the stand-in server.
+
+The session-wide ``standin`` fixture and its reset before each test live in ``tests/conftest.py``.
+"""
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -28,21 +31,9 @@ MESSAGES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[StandInOpenAI]:
-    with StandInOpenAI(timeout_seconds=2.0) as stand_in:
-        yield stand_in
-
-
-@pytest.fixture
-def stand_in(server: StandInOpenAI) -> StandInOpenAI:
-    server.reset()
-    return server
-
-
-def llm_settings(stand_in: StandInOpenAI, **overrides: Any) -> LLMSettings:
+def llm_settings(standin: StandInOpenAI, **overrides: Any) -> LLMSettings:
     values: dict[str, Any] = {
-        "base_url": stand_in.base_url,
+        "base_url": standin.base_url,
         "api_key": SecretStr("sk-test-secret"),
         "model": "stand-in-chat",
         "timeout": 5.0,
@@ -53,15 +44,15 @@ def llm_settings(stand_in: StandInOpenAI, **overrides: Any) -> LLMSettings:
 
 
 @pytest.fixture
-async def llm(stand_in: StandInOpenAI) -> AsyncIterator[LLMClient]:
-    client = LLMClient(llm_settings(stand_in))
+async def llm(standin: StandInOpenAI) -> AsyncIterator[LLMClient]:
+    client = LLMClient(llm_settings(standin))
     yield client
     await client.close()
 
 
-def embedding_settings(stand_in: StandInOpenAI, **overrides: Any) -> EmbeddingSettings:
+def embedding_settings(standin: StandInOpenAI, **overrides: Any) -> EmbeddingSettings:
     values: dict[str, Any] = {
-        "base_url": stand_in.base_url,
+        "base_url": standin.base_url,
         "model": "stand-in-embedding",
         "dim": 384,
         "max_retries": 0,
@@ -78,39 +69,39 @@ def cosine(a: list[float], b: list[float]) -> float:
 # -- chat model ------------------------------------------------------------------------------
 
 
-async def test_structured_output_is_parsed_and_validated(stand_in: StandInOpenAI, llm: LLMClient) -> None:
-    stand_in.responder = lambda request: {"score": 0.9, "reason": "tests passed"}
+async def test_structured_output_is_parsed_and_validated(standin: StandInOpenAI, llm: LLMClient) -> None:
+    standin.responder = lambda request: {"score": 0.9, "reason": "tests passed"}
 
     verdict = await llm.structured(MESSAGES, Verdict, step="judge")
 
     assert verdict == Verdict(score=0.9, reason="tests passed")
-    request = stand_in.chat_requests[0]
+    request = standin.chat_requests[0]
     assert request["response_format"]["type"] == "json_schema"
     assert schema_name(request) == "Verdict"
     assert request["response_format"]["json_schema"]["schema"] == Verdict.model_json_schema()
     assert request["model"] == "stand-in-chat"
 
 
-async def test_answer_in_code_fence_with_prose_is_accepted(stand_in: StandInOpenAI, llm: LLMClient) -> None:
-    stand_in.queue_chat('Here you go:\n```json\n{"score": 1, "reason": "ok"}\n```\nHope it helps.')
+async def test_answer_in_code_fence_with_prose_is_accepted(standin: StandInOpenAI, llm: LLMClient) -> None:
+    standin.queue_chat('Here you go:\n```json\n{"score": 1, "reason": "ok"}\n```\nHope it helps.')
 
     verdict = await llm.structured(MESSAGES, Verdict, step="judge")
 
     assert verdict == Verdict(score=1.0, reason="ok")
-    assert len(stand_in.chat_requests) == 1
+    assert len(standin.chat_requests) == 1
 
 
 async def test_json_object_mode_puts_the_schema_in_the_system_prompt(
-    stand_in: StandInOpenAI,
+    standin: StandInOpenAI,
 ) -> None:
-    stand_in.responder = lambda request: {"score": 0.5, "reason": "partly"}
-    client = LLMClient(llm_settings(stand_in, structured_output="json_object"))
+    standin.responder = lambda request: {"score": 0.5, "reason": "partly"}
+    client = LLMClient(llm_settings(standin, structured_output="json_object"))
 
     verdict = await client.structured(MESSAGES, Verdict, step="judge")
     await client.close()
 
     assert verdict.score == 0.5
-    request = stand_in.chat_requests[0]
+    request = standin.chat_requests[0]
     assert request["response_format"] == {"type": "json_object"}
     system = request["messages"][0]
     assert system["role"] == "system"
@@ -119,13 +110,13 @@ async def test_json_object_mode_puts_the_schema_in_the_system_prompt(
     assert request["messages"][1:] == MESSAGES[1:]
 
 
-async def test_invalid_output_is_retried_once_with_the_error(stand_in: StandInOpenAI, llm: LLMClient) -> None:
-    stand_in.queue_chat({"score": "high"}, {"score": 0.7, "reason": "fixed"})
+async def test_invalid_output_is_retried_once_with_the_error(standin: StandInOpenAI, llm: LLMClient) -> None:
+    standin.queue_chat({"score": "high"}, {"score": 0.7, "reason": "fixed"})
 
     verdict = await llm.structured(MESSAGES, Verdict, step="judge")
 
     assert verdict == Verdict(score=0.7, reason="fixed")
-    first, second = stand_in.chat_requests
+    first, second = standin.chat_requests
     correction = second["messages"][-1]
     assert correction["role"] == "user"
     assert "score" in correction["content"] and "reason" in correction["content"]
@@ -133,20 +124,20 @@ async def test_invalid_output_is_retried_once_with_the_error(stand_in: StandInOp
 
 
 async def test_output_still_invalid_after_retry_raises_llm_unavailable(
-    stand_in: StandInOpenAI, llm: LLMClient
+    standin: StandInOpenAI, llm: LLMClient
 ) -> None:
-    stand_in.set_mode("garbage")
+    standin.set_mode("garbage")
 
     with pytest.raises(LLMUnavailable, match="judge: model output was not valid"):
         await llm.structured(MESSAGES, Verdict, step="judge")
 
-    assert len(stand_in.chat_requests) == 2
+    assert len(standin.chat_requests) == 2
 
 
 async def test_server_error_raises_llm_unavailable_without_the_key(
-    stand_in: StandInOpenAI, llm: LLMClient
+    standin: StandInOpenAI, llm: LLMClient
 ) -> None:
-    stand_in.set_mode("error", count=1)
+    standin.set_mode("error", count=1)
 
     with pytest.raises(LLMUnavailable) as raised:
         await llm.structured(MESSAGES, Verdict, step="judge")
@@ -154,20 +145,21 @@ async def test_server_error_raises_llm_unavailable_without_the_key(
     assert not isinstance(raised.value, LLMTimeout)
     assert "judge" in raised.value.message and "500" in raised.value.message
     assert "sk-test-secret" not in raised.value.message
-    assert stand_in.mode == "ok"
+    assert standin.mode == "ok"
 
 
-async def test_slow_server_raises_llm_timeout(stand_in: StandInOpenAI) -> None:
-    stand_in.set_mode("timeout", count=1)
-    client = LLMClient(llm_settings(stand_in, timeout=0.5, max_retries=0))
+async def test_slow_server_raises_llm_timeout(standin: StandInOpenAI) -> None:
+    standin.timeout_seconds = 2.0
+    standin.set_mode("timeout", count=1)
+    client = LLMClient(llm_settings(standin, timeout=0.5, max_retries=0))
 
     with pytest.raises(LLMTimeout, match="judge"):
         await client.structured(MESSAGES, Verdict, step="judge")
     await client.close()
 
 
-async def test_token_usage_accumulates_over_calls(stand_in: StandInOpenAI, llm: LLMClient) -> None:
-    stand_in.queue_chat("not json", {"score": 1, "reason": "a"}, {"score": 0, "reason": "b"})
+async def test_token_usage_accumulates_over_calls(standin: StandInOpenAI, llm: LLMClient) -> None:
+    standin.queue_chat("not json", {"score": 1, "reason": "a"}, {"score": 0, "reason": "b"})
     usage = TokenUsage()
 
     await llm.structured(MESSAGES, Verdict, step="judge", usage=usage)
@@ -197,15 +189,15 @@ def test_token_usage_add_sums_every_field() -> None:
 # -- embedding API ---------------------------------------------------------------------------
 
 
-async def test_openai_embedder_batches_and_keeps_order(stand_in: StandInOpenAI) -> None:
+async def test_openai_embedder_batches_and_keeps_order(standin: StandInOpenAI) -> None:
     texts = [f"memory number {i} about topic {i * 7}" for i in range(10)]
-    embedder = OpenAIEmbedder(embedding_settings(stand_in, batch_size=3))
+    embedder = OpenAIEmbedder(embedding_settings(standin, batch_size=3))
 
     vectors = await embedder.embed(texts)
     singles = [(await embedder.embed([text]))[0] for text in texts]
     await embedder.close()
 
-    batch_sizes = [len(request["input"]) for request in stand_in.embedding_requests[:4]]
+    batch_sizes = [len(request["input"]) for request in standin.embedding_requests[:4]]
     assert sorted(batch_sizes) == [1, 3, 3, 3]
     assert len(vectors) == 10
     for vector, single in zip(vectors, singles, strict=True):
@@ -213,57 +205,55 @@ async def test_openai_embedder_batches_and_keeps_order(stand_in: StandInOpenAI) 
         assert math.isclose(math.fsum(x * x for x in vector), 1.0, rel_tol=1e-4)
 
 
-async def test_openai_embedder_passes_dimensions_only_when_set(stand_in: StandInOpenAI) -> None:
-    with_dim = OpenAIEmbedder(embedding_settings(stand_in, dim=64))
-    without_dim = OpenAIEmbedder(embedding_settings(stand_in, dim=None))
-    stand_in.embedding_dim = 1024
+async def test_openai_embedder_passes_dimensions_only_when_set(standin: StandInOpenAI) -> None:
+    with_dim = OpenAIEmbedder(embedding_settings(standin, dim=64))
+    without_dim = OpenAIEmbedder(embedding_settings(standin, dim=None))
+    standin.embedding_dim = 1024
 
     assert len((await with_dim.embed(["a"]))[0]) == 64
     assert len((await without_dim.embed(["a"]))[0]) == 1024
     await with_dim.close()
     await without_dim.close()
 
-    first, second = stand_in.embedding_requests
+    first, second = standin.embedding_requests
     assert first["dimensions"] == 64
     assert "dimensions" not in second
-    stand_in.embedding_dim = 384
 
 
-async def test_openai_embedder_rejects_wrong_dimension(stand_in: StandInOpenAI) -> None:
-    stand_in.embedding_dim = 8
-    embedder = OpenAIEmbedder(embedding_settings(stand_in, dim=None))
+async def test_openai_embedder_rejects_wrong_dimension(standin: StandInOpenAI) -> None:
+    standin.embedding_dim = 8
+    embedder = OpenAIEmbedder(embedding_settings(standin, dim=None))
 
     with pytest.raises(EmbeddingUnavailable, match="8 dimensions, expected 1024"):
         await embedder.embed(["hello"])
     await embedder.close()
-    stand_in.embedding_dim = 384
 
 
 async def test_openai_embedder_server_error_raises_embedding_unavailable(
-    stand_in: StandInOpenAI,
+    standin: StandInOpenAI,
 ) -> None:
-    stand_in.set_mode("error")
-    embedder = OpenAIEmbedder(embedding_settings(stand_in))
+    standin.set_mode("error")
+    embedder = OpenAIEmbedder(embedding_settings(standin))
 
     with pytest.raises(EmbeddingUnavailable, match="500"):
         await embedder.embed(["hello"])
     await embedder.close()
 
 
-async def test_openai_embedder_handles_empty_inputs(stand_in: StandInOpenAI) -> None:
-    embedder = OpenAIEmbedder(embedding_settings(stand_in))
+async def test_openai_embedder_handles_empty_inputs(standin: StandInOpenAI) -> None:
+    embedder = OpenAIEmbedder(embedding_settings(standin))
 
     assert await embedder.embed([]) == []
     (vector,) = await embedder.embed([""])
     await embedder.close()
 
     assert len(vector) == 384
-    assert stand_in.embedding_requests[0]["input"] == [" "]
+    assert standin.embedding_requests[0]["input"] == [" "]
 
 
-def test_build_embedder_chooses_by_provider(stand_in: StandInOpenAI) -> None:
+def test_build_embedder_chooses_by_provider(standin: StandInOpenAI) -> None:
     assert isinstance(build_embedder(EmbeddingSettings()), LocalEmbedder)
-    assert isinstance(build_embedder(embedding_settings(stand_in)), OpenAIEmbedder)
+    assert isinstance(build_embedder(embedding_settings(standin)), OpenAIEmbedder)
 
 
 # -- local model -----------------------------------------------------------------------------
