@@ -47,7 +47,8 @@ def run_create(args: argparse.Namespace) -> int:
 
     key_id, key = with_database(work)
     scope_of = "every workspace" if args.all else ", ".join(args.workspace)
-    print(f"created key {key_id} ({args.name}, scope {args.scope}, {scope_of}); store it now, it is not shown again:")
+    print(f"created key {key_id} ({args.name}, scope {args.scope}, {scope_of})")
+    print("store it now; it is not shown again:")
     print(key)
     return 0
 

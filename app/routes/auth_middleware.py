@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Receive, ReceiveMessage, Scope, Send
 
 from app.auth import Principal, find_principal
 from app.errors import Forbidden, PayloadTooLarge, ReMeError, Unauthorized
@@ -120,7 +120,7 @@ class AuthGate:
         return principal
 
     async def needs(self, scope: Scope, session: Any, raw: bytes) -> list[Access]:
-        path, method = scope["path"], scope["method"]
+        path, method = scope["path"], str(scope.get("method", "GET"))
         body = parse_json(raw)
         job = JOB_PATH.match(path)
         if job:
@@ -159,7 +159,7 @@ async def buffered_body(receive: Receive, limit: int) -> tuple[bytes, Receive]:
     body = b"".join(chunks)
     sent = False
 
-    async def replay() -> Message:
+    async def replay() -> ReceiveMessage:
         nonlocal sent
         if not sent:
             sent = True
@@ -176,5 +176,5 @@ async def send_error(send: Send, exc: ReMeError) -> None:
     headers = [(b"content-type", b"application/json")]
     if isinstance(exc, Unauthorized):
         headers.append((b"www-authenticate", b"Bearer"))
-    await send({"type": "http.response.start", "status": exc.status_code, "headers": headers})
-    await send({"type": "http.response.body", "body": body.encode()})
+    await send({"type": "http.response.start", "status": exc.status_code, "headers": headers})  # type: ignore[typeddict-item]
+    await send({"type": "http.response.body", "body": body.encode(), "more_body": False})
