@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 from app.commands import db as db_commands
 from app.commands import keys as keys_commands
+from app.commands import reembed as reembed_commands
 from app.commands import serve as serve_commands
 from app.commands import worker as worker_commands
 from app.logging import configure_logging
@@ -22,7 +23,7 @@ from app.version import __version__
 log = logging.getLogger("reme.cli")
 
 # Each module contributes subcommands with ``register(subparsers)``.
-COMMAND_MODULES = [serve_commands, db_commands, worker_commands, keys_commands]
+COMMAND_MODULES = [serve_commands, db_commands, worker_commands, keys_commands, reembed_commands]
 
 # ReMe's dotted options and the settings they map onto (as environment variables).
 REME_OPTION_ENV = {

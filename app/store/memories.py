@@ -45,6 +45,11 @@ def parse_time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def embedding_text(when_to_use: str, content: str) -> str:
+    """What a memory's vector encodes: the situation it is for, else its content."""
+    return when_to_use or content
+
+
 @dataclass
 class NewMemory:
     """A memory about to be written; embeddings are computed before the transaction."""
@@ -67,8 +72,7 @@ class NewMemory:
     source_trajectory_id: uuid.UUID | None = None
 
     def embedding_text(self) -> str:
-        """What the vector encodes: the situation a memory is for, else its content."""
-        return self.when_to_use or self.content
+        return embedding_text(self.when_to_use, self.content)
 
     def row(self, workspace_id: str) -> dict[str, Any]:
         now = datetime.now(UTC)
