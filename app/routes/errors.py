@@ -7,7 +7,7 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from app.errors import ReMeError
 from app.logging import current_request_id
@@ -58,9 +58,19 @@ def handle_integrity(request: Request[Any, Any, Any], exc: IntegrityError) -> Re
 
 def handle_database(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[Any]:
     log.error("database error: %s", exc)
-    if isinstance(exc, OperationalError) or exc.connection_invalidated:
+    if isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated:
         return envelope(503, "database unavailable; retry the request")
-    return envelope(400, f"the database rejected the request: {type(exc.orig).__name__}")
+    if isinstance(exc, DataError):
+        return envelope(400, f"the database rejected a value: {exc.orig}")
+    return envelope(
+        500, f"database error ({type(exc.orig).__name__}); see the server log, request id included"
+    )
+
+
+def handle_connection(request: Request[Any, Any, Any], exc: OSError) -> Response[Any]:
+    # Connecting to the database failed at the socket level (down, restarting, unreachable).
+    log.error("connection failed: %r", exc)
+    return envelope(503, f"database unavailable ({type(exc).__name__}); retry the request")
 
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -74,5 +84,6 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     HTTPException: handle_http,
     IntegrityError: handle_integrity,
     DBAPIError: handle_database,
+    OSError: handle_connection,
     Exception: handle_unexpected,
 }
