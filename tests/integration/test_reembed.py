@@ -61,7 +61,9 @@ async def test_reembed_switches_model_and_dimension_and_keeps_every_memory(
     try:
         await new.prepare()
         async with new.session() as session:
-            dims = (await session.execute(text("SELECT DISTINCT vector_dims(embedding) FROM memory"))).scalars()
+            dims = (
+                await session.execute(text("SELECT DISTINCT vector_dims(embedding) FROM memory"))
+            ).scalars()
             count = await session.scalar(text("SELECT count(*) FROM memory WHERE embedding IS NOT NULL"))
             index = await session.scalar(text("SELECT to_regclass('ix_memory_embedding_hnsw') IS NOT NULL"))
         assert (list(dims), count, index) == ([64], 30, True)
