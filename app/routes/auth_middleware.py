@@ -153,7 +153,9 @@ async def buffered_body(receive: Receive, limit: int) -> tuple[bytes, Receive]:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
+            raise PayloadTooLarge(
+                f"request body exceeds the limit of {limit} bytes (REME_LIMITS__MAX_BODY_BYTES)"
+            )
         chunks.append(chunk)
         more = message.get("more_body", False)
     body = b"".join(chunks)

@@ -48,6 +48,9 @@ def handle_validation(request: Request[Any, Any, Any], exc: ValidationException)
 
 
 def handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    if exc.status_code == 413:
+        limit = request.app.request_max_body_size
+        return envelope(413, f"request body exceeds the limit of {limit} bytes (REME_LIMITS__MAX_BODY_BYTES)")
     return envelope(exc.status_code, str(exc.detail))
 
 

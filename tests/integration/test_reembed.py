@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -42,7 +43,8 @@ async def test_reembed_switches_model_and_dimension_and_keeps_every_memory(
         "REME_EMBEDDING__DIM": "64",
     }
 
-    result = subprocess.run(
+    result = await asyncio.to_thread(
+        subprocess.run,
         [sys.executable, "-m", "app.cli", "reembed", "--batch", "7"],
         env={**os.environ, **new_env},
         capture_output=True,
