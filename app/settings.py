@@ -118,17 +118,40 @@ class TaskMemorySettings(BaseModel):
     retrieve_mode: Literal["vector", "hybrid"] = "vector"
     rerank: bool = False
     rewrite: bool = False
+    # Experiences kept from one extraction call, and candidates judged in one judge call.
+    max_experiences_per_call: int = Field(default=5, ge=1, le=20)
+    # Characters of a trajectory shown to the model (head and tail kept when longer).
+    prompt_trajectory_chars: int = Field(default=24_000, ge=1_000)
+    # With rerank on, the search fetches this many times top_k for the model to order.
+    rerank_pool_factor: int = Field(default=3, ge=1, le=10)
+    # Defaults of delete_task_memory when the request gives no thresholds.
+    delete_freq_threshold: int = Field(default=5, ge=1)
+    delete_utility_threshold: float = Field(default=0.5, ge=0.0)
 
 
 class PersonalMemorySettings(BaseModel):
     info_score_threshold: float = 0.5
     reconcile_neighbours: int = 5
     profile_min_observations: int = 5
+    # Per-subject insight memories, rewritten when a user's facts change (one more LLM call).
+    profile: bool = True
+    # How many of a user's most recent facts the profile step reads.
+    profile_max_observations: int = Field(default=60, ge=1, le=500)
+    # Added to an insight's fused rank score at retrieval (one RRF step is about 0.0003).
+    insight_bonus: float = 0.005
+    rerank: bool = False
 
 
 class ToolMemorySettings(BaseModel):
     keep_last: int = 100
     judge_concurrency: int = 4
+    # Calls shown to the model when it writes a tool's guideline.
+    summary_recent_calls: int = Field(default=30, ge=1, le=1000)
+    # Statistics (success rate, average score, time and tokens) cover this many latest calls.
+    statistics_window: int = Field(default=100, ge=1, le=100_000)
+    max_calls_per_request: int = Field(default=500, ge=1)
+    # A call's input and output are cut to this many characters in prompts.
+    prompt_field_chars: int = Field(default=2000, ge=100)
 
 
 class ServerSettings(BaseModel):

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, and_, func, literal, select, text
+from sqlalchemy import ColumnElement, Select, and_, func, literal, select, text, union
+from sqlalchemy.dialects.postgresql import REGCONFIG
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
@@ -149,7 +150,8 @@ def _ranked_vector(request: SearchRequest, depth: int, extra: list[ColumnElement
 
 
 def _ranked_text(request: SearchRequest, depth: int) -> Select:
-    query = func.websearch_to_tsquery(literal("english"), request.text)
+    # The configuration must be typed regconfig: PostgreSQL has no (varchar, varchar) variant.
+    query = func.websearch_to_tsquery(literal("english", REGCONFIG), request.text)
     rank = func.ts_rank_cd(Memory.search_text, query)
     inner = (
         select(Memory.memory_id.label("memory_id"), rank.label("text_rank"))
@@ -179,10 +181,8 @@ async def _fused(
         window = [Memory.event_time >= start, Memory.event_time < end]
         lists.append(("e", _ranked_vector(request, depth, window).cte("e")))
 
-    ids = select(lists[0][1].c.memory_id)
-    for _, cte in lists[1:]:
-        ids = ids.union(select(cte.c.memory_id))  # type: ignore[assignment]
-    candidates = ids.subquery("candidates")
+    # One UNION of every list (chained .union() fails from the third list on).
+    candidates = union(*(select(cte.c.memory_id) for _, cte in lists)).subquery("candidates")
 
     fused: ColumnElement[Any] = literal(0.0)
     stmt_cols: list[Any] = [Memory]
