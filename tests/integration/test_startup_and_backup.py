@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -51,8 +54,20 @@ async def test_start_with_another_dimension_exits_non_zero_and_changes_nothing(
     assert (dim, revision) == ("384", revision_before)
 
 
-async def test_backup_then_restore_into_a_fresh_data_dir_brings_back_every_row(tmp_path: Path) -> None:
-    source_dir, target_dir, backup = tmp_path / "a", tmp_path / "b", tmp_path / "reme.dump"
+@pytest.fixture
+def data_root() -> Iterator[Path]:
+    """A directory the embedded server's system user can reach.
+
+    Not pytest's tmp_path: pytest keeps its base directory at mode 0700, and another
+    pytest session starting meanwhile resets it, locking the PostgreSQL user out.
+    """
+    root = Path(tempfile.mkdtemp(prefix="reme-backup-"))
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+async def test_backup_then_restore_into_a_fresh_data_dir_brings_back_every_row(data_root: Path) -> None:
+    source_dir, target_dir, backup = data_root / "a", data_root / "b", data_root / "reme.dump"
     upgraded = reme("db", "upgrade", env={"REME_DATA_DIR": str(source_dir)})
     assert upgraded.returncode == 0, upgraded.stderr
 
