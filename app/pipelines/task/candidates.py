@@ -1,0 +1,211 @@
+"""What both summary flows do with proposed memories: embed, drop duplicates, persist."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import numpy as np
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.pipelines.base import PipelineContext, first_error
+from app.pipelines.task.domain import Candidate, StoredTrajectory
+from app.services import Services
+from app.store.memories import (
+    EventRecord,
+    NewMemory,
+    ensure_workspace,
+    insert_memories,
+    memory_snapshot,
+    memory_to_reme,
+    new_memory_id,
+    record_events,
+)
+from app.store.task import (
+    DuplicateProbe,
+    find_stored_duplicates,
+    insert_validation_records,
+    lock_workspace,
+    set_trajectory_status,
+)
+
+T = TypeVar("T")
+
+
+@dataclass(kw_only=True)
+class SummaryContext(PipelineContext):
+    services: Services
+    flow: str
+    trajectories: list[StoredTrajectory]
+    # Set by summary_task_memory's split step: runs by outcome, best-versus-worst per task_id.
+    successes: list[StoredTrajectory] = field(default_factory=list)
+    failures: list[StoredTrajectory] = field(default_factory=list)
+    pairs: list[tuple[StoredTrajectory, StoredTrajectory]] = field(default_factory=list)
+    # One list per extraction call: the judge sees each list together with its source runs.
+    batches: list[list[Candidate]] = field(default_factory=list)
+    memory_list: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def candidates(self) -> list[Candidate]:
+        return [c for batch in self.batches for c in batch]
+
+    def accepted(self) -> list[Candidate]:
+        """Candidates the judge kept (or, unjudged, the simple flow proposed)."""
+        floor = self.services.settings.task.validation_min_score
+        return [
+            c
+            for c in self.candidates
+            if c.verdict is None or (c.verdict.is_valid and c.verdict.score >= floor)
+        ]
+
+    def survivors(self) -> list[Candidate]:
+        return [c for c in self.accepted() if c.duplicate_of is None]
+
+
+async def run_all(awaitables: Iterable[Awaitable[T]]) -> list[T]:
+    """Await concurrently; on the first failure the others are cancelled and it is raised."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(_awaited(a)) for a in awaitables]
+    except BaseExceptionGroup as errors:
+        raise first_error(errors) from None
+    return [t.result() for t in tasks]
+
+
+async def _awaited(awaitable: Awaitable[T]) -> T:
+    return await awaitable
+
+
+def normalised_text(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+async def embed_candidates(ctx: SummaryContext) -> None:
+    """One embedding call for every accepted candidate's situation (what retrieval matches)."""
+    accepted = ctx.accepted()
+    vectors = await ctx.services.embedder.embed([c.experience.when_to_use for c in accepted])
+    for candidate, vector in zip(accepted, vectors, strict=True):
+        candidate.embedding = vector
+        candidate.memory_id = new_memory_id()
+
+
+async def drop_duplicates(ctx: SummaryContext) -> None:
+    """Drop candidates repeating a better one of the batch, then those repeating stored memories."""
+    threshold = ctx.services.settings.task.dedup_similarity
+    ranked = sorted(ctx.accepted(), key=lambda c: c.quality, reverse=True)
+    kept: list[Candidate] = []
+    for candidate in ranked:
+        original = _repeated_in(candidate, kept, threshold)
+        if original is not None:
+            candidate.duplicate_of = original.memory_id
+        else:
+            kept.append(candidate)
+    async with ctx.services.db.session() as session:
+        await _mark_stored_duplicates(session, ctx.workspace_id, kept, threshold)
+
+
+def _repeated_in(candidate: Candidate, kept: list[Candidate], threshold: float) -> Candidate | None:
+    text = normalised_text(candidate.experience.content)
+    vector = np.asarray(candidate.embedding)
+    for other in kept:
+        if normalised_text(other.experience.content) == text:
+            return other
+        if float(np.dot(vector, np.asarray(other.embedding))) >= threshold:
+            return other
+    return None
+
+
+async def _mark_stored_duplicates(
+    session: AsyncSession, workspace_id: str, candidates: list[Candidate], threshold: float
+) -> None:
+    probes = [DuplicateProbe(c.embedding or [], c.experience.content) for c in candidates]
+    found = await find_stored_duplicates(session, workspace_id, probes, threshold)
+    for index, memory_id in found.items():
+        candidates[index].duplicate_of = memory_id
+
+
+async def persist_memories(ctx: SummaryContext) -> None:
+    """One transaction: memories, validation records, events and trajectory status.
+
+    The workspace lock makes concurrent summaries of one workspace take turns here, and the
+    duplicate check is repeated under it against memories written in the meantime.
+    """
+    services, workspace_id = ctx.services, ctx.workspace_id
+    threshold = services.settings.task.dedup_similarity
+    async with services.db.session() as session:
+        await ensure_workspace(session, workspace_id)
+        await lock_workspace(session, workspace_id)
+        await _mark_stored_duplicates(session, workspace_id, ctx.survivors(), threshold)
+        survivors = ctx.survivors()
+        rows = await insert_memories(
+            session, workspace_id, [_new_memory(c, services.settings.llm.model) for c in survivors]
+        )
+        stored_ids = {m.memory_id for m in rows}
+        await insert_validation_records(
+            session,
+            workspace_id,
+            _validation_records(ctx.candidates, stored_ids, services.settings.llm.model),
+        )
+        await record_events(
+            session,
+            workspace_id,
+            [EventRecord(m.memory_id, "add", after=memory_snapshot(m), reason=ctx.flow) for m in rows],
+            ctx.request_id,
+        )
+        await set_trajectory_status(session, workspace_id, [t.id for t in ctx.trajectories], "done")
+    order = {c.memory_id: i for i, c in enumerate(survivors)}
+    rows.sort(key=lambda m: order[m.memory_id])
+    ctx.memory_list = [memory_to_reme(m) for m in rows]
+
+
+def _new_memory(candidate: Candidate, model: str) -> NewMemory:
+    experience = candidate.experience
+    metadata: dict[str, Any] = {
+        "when_to_use": experience.when_to_use,
+        "experience": experience.content,
+        "tags": experience.tags,
+        "tools_used": experience.tools_used,
+        "origin": candidate.origin,
+        "task_id": candidate.task_id,
+        "source_trajectory_id": str(candidate.sources[0].id),
+    }
+    if len(candidate.sources) > 1:
+        metadata["source_trajectory_ids"] = [str(t.id) for t in candidate.sources]
+    if experience.confidence is not None:
+        metadata["confidence"] = experience.confidence
+    assert candidate.memory_id is not None and candidate.embedding is not None
+    return NewMemory(
+        memory_type="task",
+        memory_id=candidate.memory_id,
+        when_to_use=experience.when_to_use,
+        content=experience.content,
+        embedding=candidate.embedding,
+        score=candidate.quality,
+        author=model,
+        metadata=metadata,
+        source_trajectory_id=candidate.sources[0].id,
+    )
+
+
+def _validation_records(
+    candidates: list[Candidate], stored_ids: set[str], model: str
+) -> list[dict[str, Any]]:
+    """One record per judged candidate; ``memory_id`` only for those that became memories."""
+    records = []
+    for candidate in candidates:
+        if candidate.verdict is None:
+            continue
+        records.append(
+            {
+                "trajectory_id": candidate.sources[0].id,
+                "memory_id": candidate.memory_id if candidate.memory_id in stored_ids else None,
+                "candidate": candidate.as_record(),
+                "is_valid": candidate.verdict.is_valid,
+                "score": candidate.verdict.score,
+                "feedback": candidate.verdict.feedback,
+                "model": model,
+            }
+        )
+    return records

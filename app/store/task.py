@@ -1,0 +1,240 @@
+"""SQL of the task-memory flows: trajectories, duplicates, validation records, counters, pruning."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Float, cast, func, insert, select, text, update
+from sqlalchemy import delete as sql_delete
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import Memory, Trajectory, ValidationRecord
+from app.pipelines.task.domain import NewTrajectory, StoredTrajectory
+from app.store.memories import EventRecord, ensure_workspace, memory_snapshot, record_events
+
+# Stored task memories whose vector or normalised content matches a candidate's: the nearest
+# neighbour per candidate (HNSW-friendly ORDER BY ... LIMIT 1) plus one pass for equal text.
+_STORED_DUPLICATES_SQL = text(
+    r"""
+WITH c AS (
+    SELECT vec, content, idx
+    FROM unnest(CAST(:vectors AS text[]), CAST(:contents AS text[])) WITH ORDINALITY AS c(vec, content, idx)
+),
+near AS (
+    SELECT c.idx, n.memory_id
+    FROM c CROSS JOIN LATERAL (
+        SELECT m.memory_id, m.embedding <=> CAST(c.vec AS vector) AS distance
+        FROM memory m
+        WHERE m.workspace_id = :workspace_id AND m.memory_type = 'task' AND m.embedding IS NOT NULL
+        ORDER BY m.embedding <=> CAST(c.vec AS vector)
+        LIMIT 1
+    ) n
+    WHERE n.distance <= :max_distance
+),
+same_text AS (
+    SELECT c.idx, min(m.memory_id) AS memory_id
+    FROM c JOIN memory m
+      ON m.workspace_id = :workspace_id AND m.memory_type = 'task'
+     AND lower(regexp_replace(btrim(m.content), '\s+', ' ', 'g'))
+       = lower(regexp_replace(btrim(c.content), '\s+', ' ', 'g'))
+    GROUP BY c.idx
+)
+SELECT idx, memory_id FROM same_text
+UNION ALL
+SELECT idx, memory_id FROM near
+"""
+)
+
+
+async def insert_trajectories(
+    session: AsyncSession, workspace_id: str, trajectories: Sequence[NewTrajectory]
+) -> list[StoredTrajectory]:
+    """Store trajectories as pending (creating the workspace on its first write)."""
+    await ensure_workspace(session, workspace_id)
+    stored = [
+        StoredTrajectory(
+            task_id=t.task_id, messages=t.messages, score=t.score, metadata=t.metadata, id=uuid.uuid4()
+        )
+        for t in trajectories
+    ]
+    rows = [
+        {
+            "workspace_id": workspace_id,
+            "id": t.id,
+            "kind": "task",
+            "task_id": t.task_id,
+            "messages": t.messages,
+            "score": t.score,
+            "metadata_": t.metadata,
+            "status": "pending",
+        }
+        for t in stored
+    ]
+    await session.execute(insert(Trajectory), rows)
+    return stored
+
+
+async def load_trajectories(
+    session: AsyncSession, workspace_id: str, ids: Sequence[uuid.UUID]
+) -> list[StoredTrajectory]:
+    """Stored trajectories by id, in the order of ``ids``."""
+    rows = await session.scalars(
+        select(Trajectory).where(Trajectory.workspace_id == workspace_id, Trajectory.id.in_(ids))
+    )
+    by_id = {
+        row.id: StoredTrajectory(
+            task_id=row.task_id,
+            messages=row.messages,
+            score=row.score or 0.0,
+            metadata=row.metadata_,
+            id=row.id,
+        )
+        for row in rows
+    }
+    return [by_id[i] for i in ids if i in by_id]
+
+
+async def set_trajectory_status(
+    session: AsyncSession,
+    workspace_id: str,
+    ids: Sequence[uuid.UUID],
+    status: str,
+    *,
+    error: str | None = None,
+) -> None:
+    """Move trajectories to ``status``; a finished attempt (done/failed) is counted."""
+    values: dict[str, Any] = {"status": status, "error": error}
+    if status in ("done", "failed"):
+        values["attempts"] = Trajectory.attempts + 1
+        values["processed_at"] = func.now()
+    await session.execute(
+        update(Trajectory)
+        .where(Trajectory.workspace_id == workspace_id, Trajectory.id.in_(ids))
+        .values(**values)
+    )
+
+
+async def lock_workspace(session: AsyncSession, workspace_id: str) -> None:
+    """Serialise writers of one workspace until the transaction ends."""
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext('reme:ws:' || :workspace_id))"),
+        {"workspace_id": workspace_id},
+    )
+
+
+@dataclass
+class DuplicateProbe:
+    embedding: list[float]
+    content: str
+
+
+async def find_stored_duplicates(
+    session: AsyncSession, workspace_id: str, probes: Sequence[DuplicateProbe], min_similarity: float
+) -> dict[int, str]:
+    """For each probe that repeats a stored task memory, the id of that memory (by probe index)."""
+    if not probes:
+        return {}
+    # Without an iterative scan, other workspaces' rows can fill the HNSW candidate list.
+    await session.execute(text("SELECT set_config('hnsw.iterative_scan', 'strict_order', true)"))
+    rows = await session.execute(
+        _STORED_DUPLICATES_SQL,
+        {
+            "vectors": [_vector_literal(p.embedding) for p in probes],
+            "contents": [p.content for p in probes],
+            "workspace_id": workspace_id,
+            "max_distance": 1.0 - min_similarity,
+        },
+    )
+    found: dict[int, str] = {}
+    for idx, memory_id in rows.all():
+        found.setdefault(int(idx) - 1, memory_id)
+    return found
+
+
+def _vector_literal(embedding: Sequence[float]) -> str:
+    return "[" + ",".join(repr(float(x)) for x in embedding) + "]"
+
+
+async def insert_validation_records(
+    session: AsyncSession, workspace_id: str, records: Sequence[dict[str, Any]]
+) -> None:
+    """Insert ``validation_record`` rows (trajectory_id, memory_id, candidate, verdict, model)."""
+    if records:
+        await session.execute(
+            insert(ValidationRecord), [{"workspace_id": workspace_id, **record} for record in records]
+        )
+
+
+async def record_memory_use(
+    session: AsyncSession,
+    workspace_id: str,
+    memory_ids: Sequence[str],
+    *,
+    helped: bool,
+    request_id: str | None = None,
+) -> list[tuple[str, int, int]]:
+    """Count one use of each memory (and one success when it helped), atomically in SQL.
+
+    Returns (memory_id, freq, utility) after the update for the memories that exist.
+    """
+    if not memory_ids:
+        return []
+    gain = 1 if helped else 0
+    rows = await session.execute(
+        update(Memory)
+        .where(Memory.workspace_id == workspace_id, Memory.memory_id.in_(memory_ids))
+        .values(freq=Memory.freq + 1, utility=Memory.utility + gain)
+        .returning(Memory.memory_id, Memory.freq, Memory.utility)
+    )
+    updated = [(memory_id, freq, utility) for memory_id, freq, utility in rows.all()]
+    await record_events(
+        session,
+        workspace_id,
+        [
+            EventRecord(
+                memory_id,
+                "record",
+                before={"freq": freq - 1, "utility": utility - gain},
+                after={"freq": freq, "utility": utility, "helped": helped},
+                reason="record_task_memory",
+            )
+            for memory_id, freq, utility in updated
+        ],
+        request_id,
+    )
+    return updated
+
+
+async def prune_task_memories(
+    session: AsyncSession,
+    workspace_id: str,
+    *,
+    freq_threshold: int,
+    utility_threshold: float,
+    request_id: str | None = None,
+) -> list[str]:
+    """Delete task memories used at least ``freq_threshold`` times that helped in less than
+    ``utility_threshold`` of their uses; their last version is kept in history."""
+    helped_ratio = cast(Memory.utility, Float) / func.nullif(Memory.freq, 0)
+    deleted = await session.scalars(
+        sql_delete(Memory)
+        .where(
+            Memory.workspace_id == workspace_id,
+            Memory.memory_type == "task",
+            Memory.freq >= freq_threshold,
+            helped_ratio < utility_threshold,
+        )
+        .returning(Memory)
+    )
+    rows = list(deleted.all())
+    reason = f"delete_task_memory: freq >= {freq_threshold} and utility/freq < {utility_threshold:g}"
+    await record_events(
+        session,
+        workspace_id,
+        [EventRecord(m.memory_id, "delete", before=memory_snapshot(m), reason=reason) for m in rows],
+        request_id,
+    )
+    return [m.memory_id for m in rows]
