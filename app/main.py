@@ -8,7 +8,8 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar
 from litestar.di import Provide
-from litestar.openapi import OpenAPIConfig
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
 from app.errors import SchemaMismatch
@@ -18,6 +19,7 @@ from app.routes.deps import provide_services
 from app.routes.errors import EXCEPTION_HANDLERS
 from app.routes.health import HealthController
 from app.routes.reme import compat_routes
+from app.routes.schemas import ReMeResponse
 from app.routes.v1 import v1_router
 from app.services import Services
 from app.settings import Settings, get_settings
@@ -50,7 +52,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             await services.stop()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[HealthController, v1_router(), *compat_routes()],
         dependencies={"services": Provide(provide_services)},
         exception_handlers=EXCEPTION_HANDLERS,
@@ -65,3 +67,28 @@ def create_app(settings: Settings | None = None) -> Litestar:
             render_plugins=[SwaggerRenderPlugin(path="/swagger"), ScalarRenderPlugin(path="/")],
         ),
     )
+    document_error_responses(app)
+    return app
+
+
+ERROR_STATUSES = {
+    400: "Invalid request: `answer` says what, `metadata.errors` where",
+    401: "API key missing or unknown (when auth is enabled)",
+    403: "API key not allowed for this workspace or scope",
+    404: "Not found",
+    413: "Request body too large",
+    503: "A model server or the database is unavailable; nothing was half-written",
+    504: "A model call timed out; nothing was half-written",
+}
+
+
+def document_error_responses(app: Litestar) -> None:
+    """Every error is ReMe's envelope: say so in the OpenAPI schema of every operation."""
+    specs = {
+        status: ResponseSpec(ReMeResponse, description=description)
+        for status, description in ERROR_STATUSES.items()
+    }
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            if isinstance(handler, HTTPRouteHandler):
+                handler.responses = {**specs, **(handler.responses or {})}

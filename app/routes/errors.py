@@ -15,6 +15,13 @@ from app.routes.schemas import ReMeResponse
 
 log = logging.getLogger(__name__)
 
+# SQLSTATEs for text PostgreSQL cannot store: NUL characters and bad encodings.
+UNSTORABLE_TEXT = {"22P05", "22021"}
+UNSTORABLE_TEXT_MESSAGE = (
+    "a text value contains a character that cannot be stored (a NUL character \\u0000 "
+    "or an unpaired surrogate); remove it and send the request again"
+)
+
 
 def envelope(status: int, message: str, errors: list[dict[str, Any]] | None = None) -> Response[Any]:
     metadata: dict[str, Any] = {"request_id": current_request_id()}
@@ -63,11 +70,19 @@ def handle_database(request: Request[Any, Any, Any], exc: DBAPIError) -> Respons
     log.error("database error: %s", exc)
     if isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated:
         return envelope(503, "database unavailable; retry the request")
-    if isinstance(exc, DataError):
+    sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")
+    if sqlstate in UNSTORABLE_TEXT:
+        return envelope(400, UNSTORABLE_TEXT_MESSAGE)
+    if isinstance(exc, DataError) or sqlstate.startswith("22"):
+        # SQLSTATE class 22: a value the client sent is out of range or malformed.
         return envelope(400, f"the database rejected a value: {exc.orig}")
     return envelope(
         500, f"database error ({type(exc.orig).__name__}); see the server log, request id included"
     )
+
+
+def handle_unicode(request: Request[Any, Any, Any], exc: UnicodeError) -> Response[Any]:
+    return envelope(400, UNSTORABLE_TEXT_MESSAGE)
 
 
 def handle_connection(request: Request[Any, Any, Any], exc: OSError) -> Response[Any]:
@@ -87,6 +102,7 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     HTTPException: handle_http,
     IntegrityError: handle_integrity,
     DBAPIError: handle_database,
+    UnicodeError: handle_unicode,
     OSError: handle_connection,
     Exception: handle_unexpected,
 }
