@@ -44,5 +44,3 @@ async def test_no_operation_answers_5xx_or_breaks_its_schema(
 
     for operation in operations:
         await asyncio.to_thread(fuzz_operation, operation, app_server.base_url)
-
-
