@@ -12,8 +12,10 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from app.commands import data as data_commands
 from app.commands import db as db_commands
 from app.commands import keys as keys_commands
+from app.commands import mcp as mcp_commands
 from app.commands import reembed as reembed_commands
 from app.commands import serve as serve_commands
 from app.commands import worker as worker_commands
@@ -23,7 +25,15 @@ from app.version import __version__
 log = logging.getLogger("reme.cli")
 
 # Each module contributes subcommands with ``register(subparsers)``.
-COMMAND_MODULES = [serve_commands, db_commands, worker_commands, keys_commands, reembed_commands]
+COMMAND_MODULES = [
+    serve_commands,
+    db_commands,
+    worker_commands,
+    keys_commands,
+    reembed_commands,
+    data_commands,
+    mcp_commands,
+]
 
 # ReMe's dotted options and the settings they map onto (as environment variables).
 REME_OPTION_ENV = {

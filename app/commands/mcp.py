@@ -1,0 +1,35 @@
+"""``reme mcp``: serve every flow as an MCP tool (stdio, SSE or streamable HTTP)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+
+from app.settings import get_settings
+
+# The transports of app.mcp, named here so that building the parser imports nothing heavy.
+TRANSPORTS = ("stdio", "sse", "streamable-http")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    mcp = sub.add_parser("mcp", help="run the MCP server (every ReMe flow is a tool)")
+    mcp.add_argument("--transport", choices=TRANSPORTS, default="stdio", help="default: stdio")
+    mcp.add_argument("--host", default=None, help="interface for sse / streamable-http (default 127.0.0.1)")
+    mcp.add_argument("--port", type=int, default=None, help="port for sse / streamable-http (default 8002)")
+    mcp.add_argument(
+        "--api-key",
+        default=os.environ.get("REME_API_KEY"),
+        help="key sent with every call when auth is enabled and the client sent none (default $REME_API_KEY)",
+    )
+    mcp.set_defaults(func=run_mcp)
+
+
+def run_mcp(args: argparse.Namespace) -> int:
+    from app.mcp import serve
+
+    settings = get_settings()
+    host = args.host or settings.server.host
+    port = args.port or settings.server.port
+    asyncio.run(serve(settings, args.transport, host, port, args.api_key))
+    return 0

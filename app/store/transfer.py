@@ -1,0 +1,304 @@
+"""Moving memories in and out of workspaces in bulk: load, import, dump, export and copy.
+
+Bulk writes keep model calls out of transactions: lines are parsed and embedded first, in
+batches, then one transaction writes every row with multi-row INSERTs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+from typing import IO, Any, cast
+
+from sqlalchemy import (
+    Select,
+    String,
+    Table,
+    and_,
+    any_,
+    bindparam,
+    delete,
+    insert,
+    literal,
+    not_,
+    or_,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
+
+from app.models import Memory, MemoryEvent
+from app.providers.embeddings import Embedder
+from app.services import Services
+from app.store.bulk import write_events, write_memory_rows
+from app.store.memories import (
+    EventRecord,
+    NewMemory,
+    ensure_workspace,
+    format_time,
+    memory_snapshot,
+)
+from app.store.memory_lines import ParsedLine, memory_to_record, unique_memories
+
+log = logging.getLogger(__name__)
+
+# Rows read per query when a workspace is written out.
+READ_PAGE = 1000
+# Embedding calls per progress step: the API embedder runs this many batches at once.
+BATCHES_PER_STEP = 8
+
+Progress = Callable[[int], None]
+
+
+async def embed_memories(
+    embedder: Embedder, memories: Sequence[NewMemory], batch_size: int, on_progress: Progress | None = None
+) -> None:
+    """Fill in the vectors that are missing, a few batches per call; no transaction is open here."""
+    todo = [m for m in memories if m.embedding is None]
+    if on_progress is not None and len(todo) < len(memories):
+        on_progress(len(memories) - len(todo))
+    step = max(1, batch_size * BATCHES_PER_STEP)
+    for start in range(0, len(todo), step):
+        chunk = todo[start : start + step]
+        vectors = await embedder.embed([m.embedding_text() for m in chunk])
+        for memory, vector in zip(chunk, vectors, strict=True):
+            memory.embedding = vector
+        if on_progress is not None:
+            on_progress(len(chunk))
+
+
+def _snapshot(memory: NewMemory, workspace_id: str) -> dict[str, Any]:
+    """What history keeps of a memory written in bulk (ReMe fields, no vector)."""
+    metadata = {**memory.metadata, "freq": memory.freq, "utility": memory.utility}
+    return {
+        "workspace_id": workspace_id,
+        "memory_id": memory.memory_id,
+        "memory_type": memory.memory_type,
+        "when_to_use": memory.when_to_use,
+        "content": memory.content,
+        "score": memory.score,
+        "time_created": format_time(memory.time_created),
+        "time_modified": format_time(memory.time_modified),
+        "author": memory.author,
+        "metadata": metadata,
+        "target": memory.target,
+        "reflection_subject": memory.reflection_subject,
+        "event_time": memory.event_time.isoformat() if memory.event_time else None,
+    }
+
+
+def _id_array(ids: Sequence[str]) -> Any:
+    # One array parameter instead of one parameter per id: workspaces can be large.
+    return any_(bindparam("ids", list(ids), type_=ARRAY(String)))
+
+
+async def replace_workspace_memories(
+    session: AsyncSession,
+    workspace_id: str,
+    memories: Sequence[NewMemory],
+    *,
+    reason: str,
+    request_id: str | None = None,
+) -> int:
+    """Make ``memories`` (already embedded) the workspace's only memories; returns how many went."""
+    await ensure_workspace(session, workspace_id)
+    kept = [m.memory_id for m in memories]
+    vanishing = await session.scalars(
+        select(Memory)
+        .options(defer(Memory.embedding))
+        .where(Memory.workspace_id == workspace_id, not_(Memory.memory_id == _id_array(kept)))
+    )
+    gone = [EventRecord(m.memory_id, "delete", before=memory_snapshot(m), reason=reason) for m in vanishing]
+    await session.execute(delete(Memory).where(Memory.workspace_id == workspace_id))
+    await write_memory_rows(session, workspace_id, memories, upsert=False)
+    loaded = [
+        EventRecord(m.memory_id, "load", after=_snapshot(m, workspace_id), reason=reason) for m in memories
+    ]
+    await write_events(session, workspace_id, [*gone, *loaded], request_id)
+    return len(gone)
+
+
+async def upsert_workspace_memories(
+    session: AsyncSession,
+    workspace_id: str,
+    memories: Sequence[NewMemory],
+    *,
+    reason: str,
+    request_id: str | None = None,
+) -> None:
+    """Add ``memories`` to the workspace, replacing stored ones with the same id."""
+    await ensure_workspace(session, workspace_id)
+    await write_memory_rows(session, workspace_id, memories, upsert=True)
+    loaded = [
+        EventRecord(m.memory_id, "load", after=_snapshot(m, workspace_id), reason=reason) for m in memories
+    ]
+    await write_events(session, workspace_id, loaded, request_id)
+
+
+async def write_memories(
+    services: Services,
+    workspace_id: str,
+    lines: Sequence[ParsedLine],
+    *,
+    replace: bool,
+    reason: str,
+    request_id: str | None = None,
+    on_progress: Progress | None = None,
+) -> int:
+    """Embed what needs it, then write every memory in one transaction; returns the count written."""
+    memories = unique_memories(lines, services.embedder)
+    started = time.perf_counter()
+    await embed_memories(services.embedder, memories, services.settings.embedding.batch_size, on_progress)
+    embedded = time.perf_counter()
+    async with services.db.session() as session:
+        if replace:
+            await replace_workspace_memories(
+                session, workspace_id, memories, reason=reason, request_id=request_id
+            )
+        else:
+            await upsert_workspace_memories(
+                session, workspace_id, memories, reason=reason, request_id=request_id
+            )
+    log.info(
+        "wrote %d memories to %s: embedding %.0f ms, database %.0f ms",
+        len(memories),
+        workspace_id,
+        (embedded - started) * 1000,
+        (time.perf_counter() - embedded) * 1000,
+    )
+    return len(memories)
+
+
+def _page_query(workspace_id: str, after: tuple[Any, str] | None, with_embedding: bool) -> Select[Any]:
+    query = select(Memory).where(Memory.workspace_id == workspace_id)
+    if not with_embedding:
+        query = query.options(defer(Memory.embedding))
+    if after is not None:
+        created, memory_id = after
+        query = query.where(
+            or_(
+                Memory.time_created > created,
+                and_(Memory.time_created == created, Memory.memory_id > memory_id),
+            )
+        )
+    return query.order_by(Memory.time_created, Memory.memory_id).limit(READ_PAGE)
+
+
+async def iter_memory_pages(
+    services: Services, workspace_id: str, *, with_embedding: bool = False
+) -> AsyncIterator[list[Memory]]:
+    """Every memory of a workspace, oldest first, a page per short transaction."""
+    after: tuple[Any, str] | None = None
+    while True:
+        async with services.db.session() as session:
+            page = list((await session.scalars(_page_query(workspace_id, after, with_embedding))).all())
+        if not page:
+            return
+        yield page
+        if len(page) < READ_PAGE:
+            return
+        after = (page[-1].time_created, page[-1].memory_id)
+
+
+def _lines_of(page: Sequence[Memory], *, extended: bool, embedding_model: str | None) -> str:
+    return "".join(
+        json.dumps(
+            memory_to_record(m, extended=extended, embedding_model=embedding_model), ensure_ascii=False
+        )
+        + "\n"
+        for m in page
+    )
+
+
+async def export_lines(
+    services: Services, workspace_id: str, *, include_embeddings: bool = False
+) -> AsyncIterator[bytes]:
+    """Our NDJSON format, one memory per line."""
+    model = services.embedder.model_name if include_embeddings else None
+    async for page in iter_memory_pages(services, workspace_id, with_embedding=include_embeddings):
+        yield _lines_of(page, extended=True, embedding_model=model).encode()
+
+
+async def dump_workspace_file(
+    services: Services,
+    workspace_id: str,
+    target: Path,
+    *,
+    extended: bool = False,
+    include_embeddings: bool = False,
+    on_progress: Progress | None = None,
+) -> int:
+    """Write the workspace to ``target`` (a temporary file renamed at the end); returns the count."""
+    model = services.embedder.model_name if include_embeddings else None
+    temporary = await asyncio.to_thread(_temporary_next_to, target)
+    count = 0
+    try:
+        with temporary.open("w", encoding="utf-8") as handle:
+            async for page in iter_memory_pages(services, workspace_id, with_embedding=include_embeddings):
+                await asyncio.to_thread(
+                    handle.write, _lines_of(page, extended=extended, embedding_model=model)
+                )
+                count += len(page)
+                if on_progress is not None:
+                    on_progress(len(page))
+            await asyncio.to_thread(_flush_to_disk, handle)
+        await asyncio.to_thread(temporary.replace, target)
+    finally:
+        await asyncio.to_thread(temporary.unlink, missing_ok=True)
+    return count
+
+
+def _temporary_next_to(target: Path) -> Path:
+    """A new empty file beside ``target``, so that the final rename stays on one file system."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    return Path(name)
+
+
+def _flush_to_disk(handle: IO[str]) -> None:
+    handle.flush()
+    os.fsync(handle.fileno())
+
+
+async def copy_workspace(
+    session: AsyncSession, src_workspace_id: str, workspace_id: str, *, request_id: str | None = None
+) -> int:
+    """Copy every memory of ``src_workspace_id`` with its vector (same ids; existing ones replaced)."""
+    await ensure_workspace(session, workspace_id)
+    table = cast(Table, Memory.__table__)
+    columns = [c for c in table.columns if c.name != "search_text"]
+    source = select(
+        *[literal(workspace_id).label("workspace_id") if c.name == "workspace_id" else c for c in columns]
+    ).where(Memory.workspace_id == src_workspace_id)
+    stmt = pg_insert(table).from_select([c.name for c in columns], source)
+    updates = {c.name: stmt.excluded[c.name] for c in columns if c.name not in ("workspace_id", "memory_id")}
+    copied = await session.scalars(
+        stmt.on_conflict_do_update(index_elements=["workspace_id", "memory_id"], set_=updates).returning(
+            table.c.memory_id
+        )
+    )
+    ids = list(copied.all())
+    if ids:
+        reason = f"copied from workspace {src_workspace_id}"
+        await session.execute(
+            insert(MemoryEvent).from_select(
+                ["workspace_id", "memory_id", "action", "reason", "request_id"],
+                select(
+                    literal(workspace_id),
+                    Memory.memory_id,
+                    literal("copy"),
+                    literal(reason),
+                    literal(request_id, type_=String),
+                ).where(Memory.workspace_id == workspace_id, Memory.memory_id == _id_array(ids)),
+            )
+        )
+    return len(ids)
