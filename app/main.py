@@ -59,6 +59,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[lifespan],
         middleware=[request_id_middleware, AuthGate],
         request_max_body_size=settings.limits.max_body_bytes,
+        # Keep the process's logging (app.logging: every line carries the request id).
+        logging_config=None,
         openapi_config=OpenAPIConfig(
             title="ReMe on PostgreSQL",
             version=__version__,
