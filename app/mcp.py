@@ -25,8 +25,11 @@ from litestar.handlers import HTTPRouteHandler
 from mcp.server import Server, ServerRequestContext
 from pydantic import BaseModel
 
+from app.auth import find_principal
+from app.routes.auth_middleware import api_key_from_headers
 from app.routes.reme import FLOW_HANDLERS
 from app.routes.schemas import ReMeResponse
+from app.services import Services
 from app.settings import Settings
 from app.version import __version__
 
@@ -156,8 +159,9 @@ def build_server(caller: FlowCaller) -> Server[Any]:
 
 
 @asynccontextmanager
-async def running_app(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The app with its lifespan (database, models) and an HTTP client bound to it in-process."""
+async def running_app(settings: Settings) -> AsyncIterator[tuple[Services, httpx.AsyncClient]]:
+    """The app with its lifespan (database, models), its services, and an HTTP client bound to
+    it in-process."""
     from app.main import create_app
 
     app: Litestar = create_app(settings)
@@ -167,14 +171,18 @@ async def running_app(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
             transport=httpx.ASGITransport(app=cast(Any, app)), base_url="http://reme.mcp", timeout=None
         ) as http,
     ):
-        yield http
+        yield app.state.services, http
 
 
 async def serve(
     settings: Settings, transport: Transport, host: str, port: int, api_key: str | None = None
 ) -> None:
     """Run the MCP server on one transport until the client (stdio) or a signal ends it."""
-    async with running_app(settings) as http:
+    if api_key and transport != "stdio":
+        # Lending the server's key to every network client would switch auth off for them.
+        log.warning("--api-key / REME_API_KEY is for stdio only; over HTTP each client sends its own key")
+        api_key = None
+    async with running_app(settings) as (services, http):
         server = build_server(FlowCaller(http, flow_tools(), api_key))
         if transport == "stdio":
             from mcp.server.stdio import stdio_server
@@ -185,7 +193,50 @@ async def serve(
         web = (
             server.streamable_http_app(host=host) if transport == "streamable-http" else sse_app(server, host)
         )
-        await serve_http(web, host, port)
+        await serve_http(KeyRequired(web, services), host, port)
+
+
+class KeyRequired:
+    """ASGI wrapper of the MCP HTTP transports: with auth enabled, a request without a known
+    key is answered 401 before any MCP message is read.
+
+    What a known key may do (its workspaces and scope) is checked on each tool call by the
+    app's own gate, which gets the client's key forwarded: a refused call is a tool error
+    carrying the 403 answer.
+    """
+
+    def __init__(self, app: Any, services: Services) -> None:
+        self.app = app
+        self.services = services
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not self.services.settings.auth.enabled:
+            await self.app(scope, receive, send)
+            return
+        key = api_key_from_headers(dict(scope.get("headers", [])))
+        if key is None:
+            await refuse(send, "an API key is required: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'")
+            return
+        async with self.services.db.session() as session:
+            principal = await find_principal(session, key)
+        if principal is None:
+            await refuse(send, "unknown or revoked API key")
+            return
+        await self.app(scope, receive, send)
+
+
+# JSON-RPC's range for server-defined errors; the MCP client shows the message of such a body.
+UNAUTHORIZED_CODE = -32001
+
+
+async def refuse(send: Any, message: str) -> None:
+    """A 401 whose body is a JSON-RPC error, so that MCP clients report the reason."""
+    body = json.dumps(
+        {"jsonrpc": "2.0", "id": None, "error": {"code": UNAUTHORIZED_CODE, "message": message}}
+    )
+    headers = [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")]
+    await send({"type": "http.response.start", "status": 401, "headers": headers})
+    await send({"type": "http.response.body", "body": body.encode(), "more_body": False})
 
 
 def sse_app(server: Server[Any], host: str) -> Any:

@@ -20,7 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     mcp.add_argument(
         "--api-key",
         default=os.environ.get("REME_API_KEY"),
-        help="key sent with every call when auth is enabled and the client sent none (default $REME_API_KEY)",
+        help="stdio only: key sent with every call when auth is enabled (default $REME_API_KEY); "
+        "over HTTP each client sends its own",
     )
     mcp.set_defaults(func=run_mcp)
 

@@ -47,6 +47,7 @@ from app.store.memories import (
     memory_snapshot,
 )
 from app.store.memory_lines import ParsedLine, memory_to_record, unique_memories
+from app.store.task import lock_workspace
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,9 @@ async def replace_workspace_memories(
 ) -> int:
     """Make ``memories`` (already embedded) the workspace's only memories; returns how many went."""
     await ensure_workspace(session, workspace_id)
+    # Without the lock, a parallel load's DELETE misses rows committed after it started, and
+    # the workspace ends up holding both files.
+    await lock_workspace(session, workspace_id)
     kept = [m.memory_id for m in memories]
     vanishing = await session.scalars(
         select(Memory)
@@ -136,6 +140,7 @@ async def upsert_workspace_memories(
 ) -> None:
     """Add ``memories`` to the workspace, replacing stored ones with the same id."""
     await ensure_workspace(session, workspace_id)
+    await lock_workspace(session, workspace_id)
     await write_memory_rows(session, workspace_id, memories, upsert=True)
     loaded = [
         EventRecord(m.memory_id, "load", after=_snapshot(m, workspace_id), reason=reason) for m in memories
@@ -274,6 +279,7 @@ async def copy_workspace(
 ) -> int:
     """Copy every memory of ``src_workspace_id`` with its vector (same ids; existing ones replaced)."""
     await ensure_workspace(session, workspace_id)
+    await lock_workspace(session, workspace_id)
     table = cast(Table, Memory.__table__)
     columns = [c for c in table.columns if c.name != "search_text"]
     source = select(
