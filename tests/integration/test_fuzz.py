@@ -15,7 +15,7 @@ from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 from tests.support.server import RunningServer
 
-EXAMPLES_PER_OPERATION = 6
+EXAMPLES_PER_OPERATION = 12
 
 
 def fuzz_operation(operation: schemathesis.APIOperation, base_url: str) -> None:
