@@ -3,6 +3,11 @@
 Filters (workspace, type, target, time ranges, score, metadata containment) apply inside
 every ranked list, and pgvector's iterative index scan keeps filtered HNSW scans from
 returning fewer rows than asked for.
+
+A small filtered set (a small workspace in a large table) is searched exactly instead: the
+HNSW graph holds every workspace's rows, so a selective filter makes the index walk past
+hundreds of foreign rows per hit, while a top-N sort over a few thousand rows is faster and
+exact (docs/benchmarks.md has the measurements).
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, and_, func, literal, select, text, union
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal, select, union
 from sqlalchemy.dialects.postgresql import REGCONFIG
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
@@ -24,6 +29,10 @@ SearchMode = Literal["vector", "text", "hybrid"]
 RRF_K = 60
 # Each ranked list fetches this many candidates per requested result before fusion.
 FUSION_DEPTH = 4
+# Filtered sets up to this many rows are ranked exactly (top-N sort) rather than by HNSW.
+EXACT_SCAN_MAX_ROWS = 2000
+# HNSW candidate list floor (pgvector's default is 40): recall rises more than latency does.
+EF_SEARCH_MIN = 100
 
 
 @dataclass
@@ -87,30 +96,81 @@ async def search_memories(session: AsyncSession, request: SearchRequest) -> list
     use_text = request.mode in ("text", "hybrid") and bool(request.text.strip())
     if not use_vector and not use_text:
         return []
-    await _tune_index_scan(session, request.top_k * FUSION_DEPTH)
+    scan = await _prepare_scan(session, request, request.top_k * FUSION_DEPTH, count=use_vector)
     if use_vector and not use_text and request.boost_event_range is None:
-        return await _vector_only(session, request)
-    return await _fused(session, request, use_vector=use_vector, use_text=use_text)
+        hits = await _vector_only(session, request, scan.exact)
+    else:
+        hits = await _fused(session, request, use_vector=use_vector, use_text=use_text, exact=scan.exact)
+    if scan.sort_disabled:
+        # Later statements of the caller's transaction plan normally again.
+        await session.execute(select(func.set_config("enable_sort", "on", True)))
+    return hits
 
 
-async def _tune_index_scan(session: AsyncSession, depth: int) -> None:
-    await session.execute(
-        text(
-            "SELECT set_config('hnsw.ef_search', :ef, true),"
-            " set_config('hnsw.iterative_scan', 'relaxed_order', true),"
-            " set_config('plan_cache_mode', 'force_custom_plan', true)"
-        ),
-        {"ef": str(min(max(40, depth), 1000))},
+@dataclass
+class _Scan:
+    exact: bool
+    sort_disabled: bool = False
+
+
+async def _prepare_scan(session: AsyncSession, request: SearchRequest, depth: int, *, count: bool) -> _Scan:
+    """Set this transaction's index-scan options and choose exact or HNSW ranking.
+
+    One round trip: the settings and a count of the filtered set (capped, from the index
+    alone) share a SELECT.
+    """
+    settings = [
+        func.set_config("hnsw.ef_search", str(min(max(EF_SEARCH_MIN, depth), 1000)), True),
+        func.set_config("hnsw.iterative_scan", "relaxed_order", True),
+        func.set_config("plan_cache_mode", "force_custom_plan", True),
+    ]
+    if not count:
+        await session.execute(select(*settings))
+        return _Scan(exact=False)
+    # Only the filters the (workspace, type, created) index answers: an upper bound of the
+    # filtered set, read without visiting rows, and never more than the cap.
+    filters = request.filters
+    bound = [Memory.workspace_id == filters.workspace_id]
+    if filters.memory_type:
+        bound.append(Memory.memory_type == filters.memory_type)
+    if filters.created_after is not None:
+        bound.append(Memory.time_created >= filters.created_after)
+    if filters.created_before is not None:
+        bound.append(Memory.time_created < filters.created_before)
+    capped = select(literal(1)).select_from(Memory).where(*bound).limit(EXACT_SCAN_MAX_ROWS + 1).subquery()
+    counted = select(func.count().label("n")).select_from(capped).subquery("counted")
+    large = counted.c.n > EXACT_SCAN_MAX_ROWS
+    covered = (
+        filters.target is None
+        and filters.min_score is None
+        and filters.event_after is None
+        and filters.event_before is None
+        and not filters.metadata
     )
+    if covered:
+        # The count is then the filtered set itself: when it is large, walking the HNSW index
+        # is right even if the planner, on statistics from before a bulk load, thinks the
+        # workspace holds one row and would sort them all (30 ms at 10k instead of 1).
+        settings.append(func.set_config("enable_sort", case((large, "off"), else_="on"), True))
+    row = (await session.execute(select(*settings, counted.c.n).select_from(counted))).one()
+    exact = int(row[-1]) <= EXACT_SCAN_MAX_ROWS
+    return _Scan(exact=exact, sort_disabled=covered and not exact)
 
 
-async def _vector_only(session: AsyncSession, request: SearchRequest) -> list[SearchHit]:
-    distance = Memory.embedding.cosine_distance(request.embedding).label("distance")
+def _rank_key(distance: ColumnElement[Any], exact: bool) -> ColumnElement[Any]:
+    """The ORDER BY of a vector list: ``distance + 0`` is not index-orderable, so PostgreSQL
+    filters first and sorts the few rows left; the bare distance lets it walk the HNSW index."""
+    return distance + 0.0 if exact else distance
+
+
+async def _vector_only(session: AsyncSession, request: SearchRequest, exact: bool) -> list[SearchHit]:
+    raw_distance = Memory.embedding.cosine_distance(request.embedding)
+    distance = raw_distance.label("distance")
     # relaxed_order may return index rows slightly out of order: sort the few found again.
     inner = (
         select(Memory.memory_id, distance)
         .where(*request.filters.clauses(), Memory.embedding.is_not(None))
-        .order_by(distance)
+        .order_by(_rank_key(raw_distance, exact))
         .limit(request.top_k)
         .subquery()
     )
@@ -133,12 +193,14 @@ async def _vector_only(session: AsyncSession, request: SearchRequest) -> list[Se
     ]
 
 
-def _ranked_vector(request: SearchRequest, depth: int, extra: list[ColumnElement[bool]]) -> Select:
+def _ranked_vector(
+    request: SearchRequest, depth: int, extra: list[ColumnElement[bool]], exact: bool
+) -> Select:
     distance = Memory.embedding.cosine_distance(request.embedding)
     inner = (
         select(Memory.memory_id.label("memory_id"), distance.label("distance"))
         .where(*request.filters.clauses(), Memory.embedding.is_not(None), *extra)
-        .order_by(distance)
+        .order_by(_rank_key(distance, exact))
         .limit(depth)
         .subquery()
     )
@@ -168,18 +230,18 @@ def _ranked_text(request: SearchRequest, depth: int) -> Select:
 
 
 async def _fused(
-    session: AsyncSession, request: SearchRequest, *, use_vector: bool, use_text: bool
+    session: AsyncSession, request: SearchRequest, *, use_vector: bool, use_text: bool, exact: bool
 ) -> list[SearchHit]:
     depth = request.top_k * FUSION_DEPTH
     lists: list[tuple[str, Any]] = []
     if use_vector:
-        lists.append(("v", _ranked_vector(request, depth, []).cte("v")))
+        lists.append(("v", _ranked_vector(request, depth, [], exact).cte("v")))
     if use_text:
         lists.append(("t", _ranked_text(request, depth).cte("t")))
     if request.boost_event_range is not None and request.embedding is not None:
         start, end = request.boost_event_range
         window = [Memory.event_time >= start, Memory.event_time < end]
-        lists.append(("e", _ranked_vector(request, depth, window).cte("e")))
+        lists.append(("e", _ranked_vector(request, depth, window, exact).cte("e")))
 
     # One UNION of every list (chained .union() fails from the third list on).
     candidates = union(*(select(cte.c.memory_id) for _, cte in lists)).subquery("candidates")
