@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal, select, union
-from sqlalchemy.dialects.postgresql import REGCONFIG
+from sqlalchemy import ColumnElement, Select, Text, and_, case, cast, func, literal, select, union
+from sqlalchemy.dialects.postgresql import REGCONFIG, TSQUERY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
@@ -212,20 +212,37 @@ def _ranked_vector(
 
 
 def _ranked_text(request: SearchRequest, depth: int) -> Select:
+    """The full-text list, with a fusion ``weight`` per row.
+
+    Text mode takes the query in web-search syntax (every word, "phrases", or, -word).
+    Hybrid mode matches any word, since a long natural-language task description rarely
+    has every word in one memory; rows that do have every word rank first and count fully
+    in the fusion, the others count half.
+    """
     # The configuration must be typed regconfig: PostgreSQL has no (varchar, varchar) variant.
-    query = func.websearch_to_tsquery(literal("english", REGCONFIG), request.text)
+    config = literal("english", REGCONFIG)
+    every_word = func.websearch_to_tsquery(config, request.text)
+    if request.mode == "text":
+        query: ColumnElement[Any] = every_word
+        weight: ColumnElement[Any] = literal(1.0)
+    else:
+        # plainto_tsquery's text form joins the normalised words with AND; OR them instead.
+        all_words = cast(func.plainto_tsquery(config, request.text), Text)
+        query = cast(func.replace(all_words, " & ", " | "), TSQUERY)
+        weight = case((Memory.search_text.op("@@")(every_word), 1.0), else_=0.5)
     rank = func.ts_rank_cd(Memory.search_text, query)
     inner = (
-        select(Memory.memory_id.label("memory_id"), rank.label("text_rank"))
+        select(Memory.memory_id.label("memory_id"), rank.label("text_rank"), weight.label("weight"))
         .where(*request.filters.clauses(), Memory.search_text.op("@@")(query))
-        .order_by(rank.desc())
+        .order_by(weight.desc(), rank.desc())
         .limit(depth)
         .subquery()
     )
     return select(
         inner.c.memory_id,
         inner.c.text_rank,
-        func.row_number().over(order_by=inner.c.text_rank.desc()).label("rank"),
+        inner.c.weight,
+        func.row_number().over(order_by=(inner.c.weight.desc(), inner.c.text_rank.desc())).label("rank"),
     )
 
 
@@ -250,7 +267,8 @@ async def _fused(
     stmt_cols: list[Any] = [Memory]
     joins = []
     for name, cte in lists:
-        fused = fused + func.coalesce(1.0 / (RRF_K + cte.c.rank), 0.0)
+        weight = cte.c.weight if name == "t" else 1.0
+        fused = fused + func.coalesce(weight / (RRF_K + cte.c.rank), 0.0)
         joins.append(cte)
         if name == "t":
             stmt_cols.append(cte.c.text_rank.label("text_rank"))
