@@ -43,6 +43,7 @@ class Memory(Base):
         Index("ix_memory_search_text", "search_text", postgresql_using="gin"),
         Index("ix_memory_workspace_type_created", "workspace_id", "memory_type", "time_created"),
         Index("ix_memory_workspace_event_time", "workspace_id", "event_time"),
+        Index("ix_memory_workspace_created_id", "workspace_id", "time_created", "memory_id"),
         Index("ix_memory_workspace_target", "workspace_id", "memory_type", "target"),
     )
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, defer
 
@@ -65,9 +65,10 @@ def after_key(
     if cursor is None:
         return []
     at, last_id = decode_cursor(cursor, (datetime, id_kind))
+    # A row comparison, so that an index on (…, time, id) can start the scan at the cursor.
     if order == "asc":
-        return [or_(time_column > at, and_(time_column == at, id_column > last_id))]
-    return [or_(time_column < at, and_(time_column == at, id_column < last_id))]
+        return [tuple_(time_column, id_column) > tuple_(at, last_id)]
+    return [tuple_(time_column, id_column) < tuple_(at, last_id)]
 
 
 def _ordered(time_column: Any, id_column: Any, order: Order) -> list[Any]:
