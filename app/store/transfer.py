@@ -20,15 +20,15 @@ from sqlalchemy import (
     Select,
     String,
     Table,
-    and_,
     any_,
     bindparam,
     delete,
     insert,
     literal,
     not_,
-    or_,
     select,
+    text,
+    tuple_,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 
 # Rows read per query when a workspace is written out.
 READ_PAGE = 1000
+# Loads of at least this many memories refresh the planner's statistics when they commit.
+ANALYZE_AFTER_ROWS = 5000
 # Embedding calls per progress step: the API embedder runs this many batches at once.
 BATCHES_PER_STEP = 8
 
@@ -172,6 +174,8 @@ async def write_memories(
             await upsert_workspace_memories(
                 session, workspace_id, memories, reason=reason, request_id=request_id
             )
+    if len(memories) >= ANALYZE_AFTER_ROWS:
+        await refresh_statistics(services)
     log.info(
         "wrote %d memories to %s: embedding %.0f ms, database %.0f ms",
         len(memories),
@@ -182,18 +186,26 @@ async def write_memories(
     return len(memories)
 
 
+async def refresh_statistics(services: Services) -> None:
+    """ANALYZE the memory table after a large write.
+
+    Until autovacuum gets to it, the planner believes the workspace still holds what it held
+    before the load, and may sort a whole workspace instead of walking the index.
+    """
+    try:
+        async with services.db.session() as session:
+            await session.execute(text("ANALYZE memory"))
+    except Exception:  # statistics are an optimisation: the load itself has committed
+        log.warning("ANALYZE after a large load failed", exc_info=True)
+
+
 def _page_query(workspace_id: str, after: tuple[Any, str] | None, with_embedding: bool) -> Select[Any]:
     query = select(Memory).where(Memory.workspace_id == workspace_id)
     if not with_embedding:
         query = query.options(defer(Memory.embedding))
     if after is not None:
         created, memory_id = after
-        query = query.where(
-            or_(
-                Memory.time_created > created,
-                and_(Memory.time_created == created, Memory.memory_id > memory_id),
-            )
-        )
+        query = query.where(tuple_(Memory.time_created, Memory.memory_id) > tuple_(created, memory_id))
     return query.order_by(Memory.time_created, Memory.memory_id).limit(READ_PAGE)
 
 
