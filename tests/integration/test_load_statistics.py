@@ -28,8 +28,11 @@ async def analyze_count_after(engine: AsyncEngine, before: int, wait: float) -> 
 
     A backend publishes its statistics up to about ten seconds after it goes idle.
     """
-    deadline = asyncio.get_running_loop().time() + wait
-    while (count := await analyze_count(engine)) == before and asyncio.get_running_loop().time() < deadline:
+    count = before
+    for _ in range(int(wait / 0.2) + 1):
+        count = await analyze_count(engine)
+        if count != before:
+            break
         await asyncio.sleep(0.2)
     return count
 
