@@ -211,38 +211,59 @@ def _ranked_vector(
     )
 
 
-def _ranked_text(request: SearchRequest, depth: int) -> Select:
-    """The full-text list, with a fusion ``weight`` per row.
+TEXT_CONFIG = literal("english", REGCONFIG)  # typed: there is no (varchar, varchar) variant
 
-    Text mode takes the query in web-search syntax (every word, "phrases", or, -word).
-    Hybrid mode matches any word, since a long natural-language task description rarely
-    has every word in one memory; rows that do have every word rank first and count fully
-    in the fusion, the others count half.
+
+def _ranked_text(request: SearchRequest, depth: int) -> Select:
+    """Memories holding every word of the query (web-search syntax: "phrases", or, -word).
+
+    Selective, so the GIN index finds few rows however large the workspace is.
     """
-    # The configuration must be typed regconfig: PostgreSQL has no (varchar, varchar) variant.
-    config = literal("english", REGCONFIG)
-    every_word = func.websearch_to_tsquery(config, request.text)
-    if request.mode == "text":
-        query: ColumnElement[Any] = every_word
-        weight: ColumnElement[Any] = literal(1.0)
-    else:
-        # plainto_tsquery's text form joins the normalised words with AND; OR them instead.
-        all_words = cast(func.plainto_tsquery(config, request.text), Text)
-        query = cast(func.replace(all_words, " & ", " | "), TSQUERY)
-        weight = case((Memory.search_text.op("@@")(every_word), 1.0), else_=0.5)
+    query = func.websearch_to_tsquery(TEXT_CONFIG, request.text)
     rank = func.ts_rank_cd(Memory.search_text, query)
     inner = (
-        select(Memory.memory_id.label("memory_id"), rank.label("text_rank"), weight.label("weight"))
+        select(Memory.memory_id.label("memory_id"), rank.label("text_rank"))
         .where(*request.filters.clauses(), Memory.search_text.op("@@")(query))
-        .order_by(weight.desc(), rank.desc())
+        .order_by(rank.desc())
         .limit(depth)
         .subquery()
     )
     return select(
         inner.c.memory_id,
         inner.c.text_rank,
-        inner.c.weight,
-        func.row_number().over(order_by=(inner.c.weight.desc(), inner.c.text_rank.desc())).label("rank"),
+        literal(1.0).label("weight"),
+        func.row_number().over(order_by=inner.c.text_rank.desc()).label("rank"),
+    )
+
+
+def _ranked_partial_text(request: SearchRequest, vector_list: Any) -> Select:
+    """The vector list's memories that hold some word of the query, by text rank, at half weight.
+
+    A long natural-language question rarely has every word in one memory, so the every-word
+    list is often empty; matching any word across the whole workspace would rank most of it
+    (common words), so partial matches only re-rank what the vector search found.
+    """
+    # plainto_tsquery's text form joins the normalised words with AND; OR them instead.
+    every_word = cast(func.plainto_tsquery(TEXT_CONFIG, request.text), Text)
+    any_word = cast(func.replace(every_word, " & ", " | "), TSQUERY)
+    rank = func.ts_rank_cd(Memory.search_text, any_word)
+    inner = (
+        select(Memory.memory_id.label("memory_id"), rank.label("text_rank"))
+        .join(
+            vector_list,
+            and_(
+                Memory.workspace_id == request.filters.workspace_id,
+                Memory.memory_id == vector_list.c.memory_id,
+            ),
+        )
+        .where(Memory.search_text.op("@@")(any_word))
+        .subquery()
+    )
+    return select(
+        inner.c.memory_id,
+        inner.c.text_rank,
+        literal(0.5).label("weight"),
+        func.row_number().over(order_by=inner.c.text_rank.desc()).label("rank"),
     )
 
 
@@ -255,6 +276,8 @@ async def _fused(
         lists.append(("v", _ranked_vector(request, depth, [], exact).cte("v")))
     if use_text:
         lists.append(("t", _ranked_text(request, depth).cte("t")))
+        if use_vector:
+            lists.append(("p", _ranked_partial_text(request, lists[0][1]).cte("p")))
     if request.boost_event_range is not None and request.embedding is not None:
         start, end = request.boost_event_range
         window = [Memory.event_time >= start, Memory.event_time < end]
@@ -266,12 +289,15 @@ async def _fused(
     fused: ColumnElement[Any] = literal(0.0)
     stmt_cols: list[Any] = [Memory]
     joins = []
+    text_ranks = []
     for name, cte in lists:
-        weight = cte.c.weight if name == "t" else 1.0
+        weight = cte.c.weight if name in ("t", "p") else 1.0
         fused = fused + func.coalesce(weight / (RRF_K + cte.c.rank), 0.0)
         joins.append(cte)
-        if name == "t":
-            stmt_cols.append(cte.c.text_rank.label("text_rank"))
+        if name in ("t", "p"):
+            text_ranks.append(cte.c.text_rank)
+    if text_ranks:
+        stmt_cols.append(func.coalesce(*text_ranks).label("text_rank"))
     if request.embedding is not None:
         similarity = 1.0 - Memory.embedding.cosine_distance(request.embedding)
         stmt_cols.append(similarity.label("similarity"))

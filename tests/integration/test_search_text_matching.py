@@ -1,4 +1,5 @@
-"""How the full-text list matches: web-search syntax in text mode, any word in hybrid mode."""
+"""How full text counts: every word (web-search syntax) in text mode; in hybrid mode also any word
+among the vector list's memories."""
 
 from __future__ import annotations
 
