@@ -97,15 +97,10 @@ class NewMemory:
         }
 
 
-def memory_to_reme(memory: Memory, **extra: Any) -> dict[str, Any]:
-    """A memory in ReMe's wire format (no embedding); ``extra`` adds fields such as similarity."""
-    metadata = dict(memory.metadata_ or {})
-    metadata["freq"] = memory.freq
-    metadata["utility"] = memory.utility
-    if memory.event_time is not None:
-        metadata.setdefault("event_time", format_time(memory.event_time))
-    out: dict[str, Any] = {
-        "workspace_id": memory.workspace_id,
+def reme_fields(memory: Memory | NewMemory, workspace_id: str, metadata: dict[str, Any]) -> dict[str, Any]:
+    """The fields every ReMe memory dict has, from a stored row or one about to be written."""
+    return {
+        "workspace_id": workspace_id,
         "memory_id": memory.memory_id,
         "memory_type": memory.memory_type,
         "when_to_use": memory.when_to_use,
@@ -116,6 +111,16 @@ def memory_to_reme(memory: Memory, **extra: Any) -> dict[str, Any]:
         "author": memory.author,
         "metadata": metadata,
     }
+
+
+def memory_to_reme(memory: Memory, **extra: Any) -> dict[str, Any]:
+    """A memory in ReMe's wire format (no embedding); ``extra`` adds fields such as similarity."""
+    metadata = dict(memory.metadata_ or {})
+    metadata["freq"] = memory.freq
+    metadata["utility"] = memory.utility
+    if memory.event_time is not None:
+        metadata.setdefault("event_time", format_time(memory.event_time))
+    out = reme_fields(memory, memory.workspace_id, metadata)
     if memory.memory_type == "personal":
         out["target"] = memory.target
         out["reflection_subject"] = memory.reflection_subject

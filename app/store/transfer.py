@@ -43,8 +43,8 @@ from app.store.memories import (
     EventRecord,
     NewMemory,
     ensure_workspace,
-    format_time,
     memory_snapshot,
+    reme_fields,
 )
 from app.store.memory_lines import ParsedLine, memory_to_record, unique_memories
 from app.store.task import lock_workspace
@@ -82,16 +82,7 @@ def _snapshot(memory: NewMemory, workspace_id: str) -> dict[str, Any]:
     """What history keeps of a memory written in bulk (ReMe fields, no vector)."""
     metadata = {**memory.metadata, "freq": memory.freq, "utility": memory.utility}
     return {
-        "workspace_id": workspace_id,
-        "memory_id": memory.memory_id,
-        "memory_type": memory.memory_type,
-        "when_to_use": memory.when_to_use,
-        "content": memory.content,
-        "score": memory.score,
-        "time_created": format_time(memory.time_created),
-        "time_modified": format_time(memory.time_modified),
-        "author": memory.author,
-        "metadata": metadata,
+        **reme_fields(memory, workspace_id, metadata),
         "target": memory.target,
         "reflection_subject": memory.reflection_subject,
         "event_time": memory.event_time.isoformat() if memory.event_time else None,
