@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -146,6 +146,14 @@ async def ensure_workspace(session: AsyncSession, workspace_id: str, description
     )
 
 
+async def lock_workspace(session: AsyncSession, workspace_id: str) -> None:
+    """Serialise writers of one workspace until the transaction ends."""
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext('reme:ws:' || :workspace_id))"),
+        {"workspace_id": workspace_id},
+    )
+
+
 async def insert_memories(
     session: AsyncSession, workspace_id: str, memories: Sequence[NewMemory]
 ) -> list[Memory]:
@@ -213,11 +221,21 @@ async def delete_memories(
         .where(Memory.workspace_id == workspace_id, Memory.memory_id.in_(memory_ids))
         .returning(Memory)
     )
-    rows = list(deleted.all())
+    return await record_deletions(session, workspace_id, list(deleted.all()), reason, request_id)
+
+
+async def record_deletions(
+    session: AsyncSession,
+    workspace_id: str,
+    deleted: Sequence[Memory],
+    reason: str,
+    request_id: str | None = None,
+) -> list[str]:
+    """Keep the last version of deleted memories in history; returns their ids."""
     await record_events(
         session,
         workspace_id,
-        [EventRecord(m.memory_id, "delete", before=memory_snapshot(m), reason=reason) for m in rows],
+        [EventRecord(m.memory_id, "delete", before=memory_snapshot(m), reason=reason) for m in deleted],
         request_id,
     )
-    return [m.memory_id for m in rows]
+    return [m.memory_id for m in deleted]

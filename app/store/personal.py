@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, func, insert, select, text, update
+from sqlalchemy import ColumnElement, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
@@ -69,30 +69,6 @@ async def load_trajectories(
     )
     by_id = {t.id: t for t in result.all()}
     return [by_id[i] for i in trajectory_ids if i in by_id]
-
-
-async def finish_trajectories(
-    session: AsyncSession,
-    workspace_id: str,
-    trajectory_ids: Sequence[uuid.UUID],
-    status: str,
-    error: str | None = None,
-) -> None:
-    """Mark one attempt at processing the trajectories as ``done`` or ``failed``."""
-    if not trajectory_ids:
-        return
-    await session.execute(
-        update(Trajectory)
-        .where(Trajectory.workspace_id == workspace_id, Trajectory.id.in_(trajectory_ids))
-        .values(status=status, error=error, attempts=Trajectory.attempts + 1, processed_at=func.now())
-    )
-
-
-async def lock_workspace(session: AsyncSession, workspace_id: str) -> None:
-    """Serialise writers of one workspace until the end of the transaction."""
-    await session.execute(
-        text("SELECT pg_advisory_xact_lock(hashtext('reme:ws:' || :ws))"), {"ws": workspace_id}
-    )
 
 
 async def find_duplicate_facts(

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Memory, Trajectory, ValidationRecord
 from app.pipelines.task.domain import NewTrajectory, StoredTrajectory
-from app.store.memories import EventRecord, ensure_workspace, memory_snapshot, record_events
+from app.store.memories import EventRecord, ensure_workspace, record_deletions, record_events
 
 # Stored task memories whose vector or normalised content matches a candidate's: the nearest
 # neighbour per candidate (HNSW-friendly ORDER BY ... LIMIT 1) plus one pass for equal text.
@@ -95,34 +95,6 @@ async def load_trajectories(
         for row in rows
     }
     return [by_id[i] for i in ids if i in by_id]
-
-
-async def set_trajectory_status(
-    session: AsyncSession,
-    workspace_id: str,
-    ids: Sequence[uuid.UUID],
-    status: str,
-    *,
-    error: str | None = None,
-) -> None:
-    """Move trajectories to ``status``; a finished attempt (done/failed) is counted."""
-    values: dict[str, Any] = {"status": status, "error": error}
-    if status in ("done", "failed"):
-        values["attempts"] = Trajectory.attempts + 1
-        values["processed_at"] = func.now()
-    await session.execute(
-        update(Trajectory)
-        .where(Trajectory.workspace_id == workspace_id, Trajectory.id.in_(ids))
-        .values(**values)
-    )
-
-
-async def lock_workspace(session: AsyncSession, workspace_id: str) -> None:
-    """Serialise writers of one workspace until the transaction ends."""
-    await session.execute(
-        text("SELECT pg_advisory_xact_lock(hashtext('reme:ws:' || :workspace_id))"),
-        {"workspace_id": workspace_id},
-    )
 
 
 @dataclass
@@ -229,12 +201,5 @@ async def prune_task_memories(
         )
         .returning(Memory)
     )
-    rows = list(deleted.all())
     reason = f"delete_task_memory: freq >= {freq_threshold} and utility/freq < {utility_threshold:g}"
-    await record_events(
-        session,
-        workspace_id,
-        [EventRecord(m.memory_id, "delete", before=memory_snapshot(m), reason=reason) for m in rows],
-        request_id,
-    )
-    return [m.memory_id for m in rows]
+    return await record_deletions(session, workspace_id, list(deleted.all()), reason, request_id)

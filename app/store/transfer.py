@@ -43,11 +43,11 @@ from app.store.memories import (
     EventRecord,
     NewMemory,
     ensure_workspace,
+    lock_workspace,
     memory_snapshot,
     reme_fields,
 )
 from app.store.memory_lines import ParsedLine, memory_to_record, unique_memories
-from app.store.task import lock_workspace
 
 log = logging.getLogger(__name__)
 

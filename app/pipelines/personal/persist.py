@@ -19,11 +19,13 @@ from app.store.memories import (
     NewMemory,
     delete_memories,
     insert_memories,
+    lock_workspace,
     memory_snapshot,
     memory_to_reme,
     record_events,
 )
-from app.store.personal import find_duplicate_facts, finish_trajectories, lock_workspace, revise_memory
+from app.store.personal import find_duplicate_facts, revise_memory
+from app.store.trajectories import set_trajectory_status
 
 TIME_KEYS = ("event_time", "event_time_end", "event_time_source", "time_expression")
 
@@ -40,7 +42,7 @@ async def persist_outcome(ctx: SummaryContext) -> None:
         written += await _insert_new_facts(session, ctx, events)
         written += await _write_insights(session, ctx, events)
         await record_events(session, ctx.workspace_id, events, ctx.request_id)
-        await finish_trajectories(session, ctx.workspace_id, ctx.trajectory_ids, "done")
+        await set_trajectory_status(session, ctx.workspace_id, ctx.trajectory_ids, "done")
     ctx.memory_list = [memory_to_reme(m) for m in written]
 
 

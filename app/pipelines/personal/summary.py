@@ -42,7 +42,8 @@ from app.routes.personal_schemas import SummaryPersonalMemoryRequest
 from app.services import Services
 from app.store.jobs import enqueue_job
 from app.store.memories import parse_time
-from app.store.personal import finish_trajectories, load_trajectories, store_trajectories
+from app.store.personal import load_trajectories, store_trajectories
+from app.store.trajectories import set_trajectory_status
 from app.timeexpr import resolve_time_range
 
 FLOW = "summary_personal_memory"
@@ -263,6 +264,6 @@ async def _run(ctx: SummaryContext) -> dict[str, Any]:
     except Exception as exc:
         reason = exc.message if isinstance(exc, ReMeError) else f"{type(exc).__name__}: {exc}"
         async with ctx.services.db.session() as session:
-            await finish_trajectories(session, ctx.workspace_id, ctx.trajectory_ids, "failed", reason)
+            await set_trajectory_status(session, ctx.workspace_id, ctx.trajectory_ids, "failed", error=reason)
         raise
     return ctx.result()

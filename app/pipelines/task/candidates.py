@@ -18,6 +18,7 @@ from app.store.memories import (
     NewMemory,
     ensure_workspace,
     insert_memories,
+    lock_workspace,
     memory_snapshot,
     memory_to_reme,
     new_memory_id,
@@ -27,9 +28,8 @@ from app.store.task import (
     DuplicateProbe,
     find_stored_duplicates,
     insert_validation_records,
-    lock_workspace,
-    set_trajectory_status,
 )
+from app.store.trajectories import set_trajectory_status
 
 T = TypeVar("T")
 

@@ -21,7 +21,8 @@ from app.pipelines.task.domain import FlowResult, NewTrajectory, StoredTrajector
 from app.pipelines.task.trajectories import check_trajectory_limits
 from app.services import Services
 from app.store.jobs import enqueue_job
-from app.store.task import insert_trajectories, load_trajectories, set_trajectory_status
+from app.store.task import insert_trajectories, load_trajectories
+from app.store.trajectories import set_trajectory_status
 
 
 def summary_result(ctx: SummaryContext) -> FlowResult:
