@@ -25,7 +25,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.auth import Principal, find_principal
 from app.errors import Forbidden, Unauthorized
-from app.services import Services
+from app.routes.deps import ServicesDep
 
 KEY_COOKIE = "reme_console_key"
 CSRF_COOKIE = "reme_console_csrf"
@@ -70,7 +70,7 @@ def csrf_token(request: Request[Any, Any, Any]) -> str:
     return str(request.scope.get("state", {}).get(STATE_CSRF, ""))
 
 
-async def provide_viewer(request: Request[Any, Any, Any], services: Services) -> Viewer:
+async def provide_viewer(request: Request[Any, Any, Any], services: ServicesDep) -> Viewer:
     token = csrf_token(request)
     if not services.settings.auth.enabled:
         return Viewer(None, False, token)

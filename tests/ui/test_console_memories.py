@@ -1,0 +1,169 @@
+"""The console in a browser: workspaces, the memory table, search, edit with history, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.ui.seed import add_memories, seed_workspace
+
+WS = "agent.console"
+
+
+async def test_the_workspace_list_shows_counts_per_type_and_opens_a_workspace(
+    page: Any, client: httpx.AsyncClient
+) -> None:
+    await seed_workspace(client, WS)
+
+    await page.goto("/ui")
+    row = page.locator("tr", has=page.locator(f"a:text-is('{WS}')"))
+    cells = await row.locator("td").all_inner_texts()
+    await row.locator("a").click()
+
+    assert cells[:4] == ["8", "5", "3", "0"]  # total, task, personal, tool
+    assert await page.locator("h1").inner_text() == WS
+    assert await page.locator("#memories tbody tr").count() == 8
+
+
+async def test_the_memory_table_filters_by_type_and_target(page: Any, client: httpx.AsyncClient) -> None:
+    await seed_workspace(client, WS)
+
+    await page.goto(f"/ui/w/{WS}")
+    await page.select_option("#type", "personal")
+    await page.fill("#target", "user")
+    await page.click("button:text('Apply')")
+    rows = page.locator("#memories tbody tr")
+
+    assert await rows.count() == 3
+    assert set(await rows.locator("td:nth-child(2)").all_inner_texts()) == {"personal"}
+    assert "type=personal" in page.url
+
+
+async def test_pages_follow_a_cursor_newest_first(page: Any, client: httpx.AsyncClient) -> None:
+    await add_memories(client, WS, [{"content": f"note number {i:03d}"} for i in range(60)])
+
+    await page.goto(f"/ui/w/{WS}")
+    first = await page.locator("#memories tbody tr td:first-child a").all_inner_texts()
+    await page.click("a[rel=next]")
+    second = await page.locator("#memories tbody tr td:first-child a").all_inner_texts()
+
+    assert len(first) == 50 and len(second) == 10
+    assert not set(first) & set(second)
+    assert await page.locator("a[rel=next]").count() == 0
+
+
+async def test_a_search_url_shows_similarity_text_rank_and_fused_score(page: Any, client: httpx.AsyncClient) -> None:
+    await seed_workspace(client, WS)
+
+    await page.goto(f"/ui/w/{WS}?q=retry+after+429+too+many+requests&mode=hybrid&top_k=3")
+    first = await page.locator("#results tbody tr").first.locator("td").all_inner_texts()
+
+    assert await page.locator("#results tbody tr").count() == 3
+    assert first[0].startswith("When an API answers 429")
+    similarity, text_rank, fused = (float(v) for v in first[2:5])
+    assert 0 < similarity <= 1 and text_rank > 0 and fused > 0
+
+
+async def test_the_search_box_is_reached_with_the_slash_key(page: Any, client: httpx.AsyncClient) -> None:
+    await seed_workspace(client, WS)
+
+    await page.goto(f"/ui/w/{WS}")
+    await page.keyboard.press("/")
+    await page.keyboard.type("window seat")
+    await page.keyboard.press("Enter")
+    await page.wait_for_url("**q=window+seat**")
+
+    assert "Prefers window seats" in await page.locator("#results tbody tr").first.inner_text()
+
+
+async def test_an_edit_is_saved_and_shown_as_a_diff_in_the_history(page: Any, client: httpx.AsyncClient) -> None:
+    (memory_id,) = await add_memories(client, WS, [{"when_to_use": "When paging", "content": "Read every page."}])
+
+    await page.goto(f"/ui/w/{WS}/memory?id={memory_id}")
+    await page.fill("#content", "Read every page until next_page is empty.")
+    await page.fill("#score", "0.75")
+    await page.click("#edit button[type=submit]")
+    await page.wait_for_url("**saved=1")
+    latest = page.locator("#history > li").first
+
+    assert await page.locator("dl.fields dd").nth(2).inner_text() == "Read every page until next_page is empty."
+    assert await latest.locator(".badge").inner_text() == "update"
+    assert "edited through /v1" in await latest.inner_text()
+    assert await latest.locator("ins").all_inner_texts() == ["page until next_page is empty.", "0.75"]
+    assert await latest.locator("del").all_inner_texts() == ["page.", "0.0"]
+    assert await latest.locator("code").count() == 1  # the request id
+    assert await page.locator("#history > li").count() == 2  # add, update
+
+
+async def test_saving_an_unchanged_memory_records_nothing(page: Any, client: httpx.AsyncClient) -> None:
+    (memory_id,) = await add_memories(client, WS, [{"content": "Stay as you are.", "metadata": {"k": 1}}])
+
+    await page.goto(f"/ui/w/{WS}/memory?id={memory_id}")
+    await page.click("#edit button[type=submit]")
+    await page.wait_for_url("**saved=0")
+
+    assert await page.locator("#history > li").count() == 1
+
+
+async def test_invalid_metadata_is_refused_with_the_reason(page: Any, client: httpx.AsyncClient) -> None:
+    (memory_id,) = await add_memories(client, WS, [{"content": "Some fact."}])
+
+    await page.goto(f"/ui/w/{WS}/memory?id={memory_id}")
+    await page.fill("#metadata", "[1, 2]")
+    await page.click("#edit button[type=submit]")
+
+    assert "metadata must be a JSON object" in await page.locator("[role=alert]").inner_text()
+
+
+async def test_a_deleted_memory_keeps_its_history(page: Any, client: httpx.AsyncClient, engine: AsyncEngine) -> None:
+    (memory_id,) = await add_memories(client, WS, [{"content": "Soon gone."}])
+    page.on("dialog", lambda dialog: dialog.accept())
+
+    await page.goto(f"/ui/w/{WS}/memory?id={memory_id}")
+    await page.click("button:text('Delete memory')")
+    await page.wait_for_url(f"**/ui/w/{WS}?deleted=*")
+    notice = await page.locator(".notice").inner_text()
+    await page.goto(f"/ui/w/{WS}/memory?id={memory_id}")
+    async with engine.connect() as conn:
+        left = await conn.scalar(text("SELECT count(*) FROM memory WHERE memory_id = :id"), {"id": memory_id})
+
+    assert "deleted" in notice and left == 0
+    assert await page.locator("h1 .badge").inner_text() == "deleted"
+    assert await page.locator("#history .badge").all_inner_texts() == ["delete", "add"]
+    assert "Soon gone." in await page.locator("#history > li").first.inner_text()
+
+
+async def test_dismissing_the_confirmation_keeps_the_memory(page: Any, client: httpx.AsyncClient) -> None:
+    (memory_id,) = await add_memories(client, WS, [{"content": "Still here."}])
+    page.on("dialog", lambda dialog: dialog.dismiss())
+
+    await page.goto(f"/ui/w/{WS}/memory?id={memory_id}")
+    await page.click("button:text('Delete memory')")
+    stored = await client.get(f"/v1/workspaces/{WS}/memories/{memory_id}")
+
+    assert stored.status_code == 200
+
+
+async def test_a_workspace_is_created_and_deleted_after_typing_its_id(page: Any, client: httpx.AsyncClient) -> None:
+    await page.goto("/ui")
+    await page.fill("#new-id", "scratch")
+    await page.click("button:text('Create')")
+    await page.wait_for_url("**/ui/w/scratch")
+    await page.click("a:text('Data in/out')")
+    await page.fill("#confirm", "scratch")
+    await page.click("button:text('Delete workspace')")
+    await page.wait_for_url("**/ui?deleted=scratch")
+
+    assert (await client.get("/v1/workspaces/scratch/stats")).status_code == 404
+
+
+async def test_an_unknown_memory_is_a_404_page(page: Any, client: httpx.AsyncClient) -> None:
+    await seed_workspace(client, WS)
+
+    response = await page.goto(f"/ui/w/{WS}/memory?id=nope")
+
+    assert response.status == 404
+    assert "no memory 'nope'" in await page.locator("[role=alert]").inner_text()
