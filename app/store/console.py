@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Float, Integer, case, cast, func, literal, select, text
@@ -27,6 +27,8 @@ from app.store.transfer import iter_memory_pages
 
 # Counts up to this many rows are exact; above, the planner's estimate is shown as approximate.
 EXACT_COUNT_CAP = 10_000
+# Before the first ANALYZE the size per memory comes from a count, if the table is this small.
+SMALL_TABLE_ROWS = 50_000
 
 
 @dataclass
@@ -162,7 +164,12 @@ async def _bytes_per_memory(session: AsyncSession) -> float | None:
     ).one()
     total_bytes, tuples = row
     if tuples is None or tuples <= 0:
-        return None
+        # Never analysed yet (a young database): count, but only while the table is small.
+        limited = select(literal(1)).select_from(Memory).limit(SMALL_TABLE_ROWS + 1).subquery()
+        counted = int(await session.scalar(select(func.count()).select_from(limited)) or 0)
+        if counted == 0 or counted > SMALL_TABLE_ROWS:
+            return None
+        tuples = counted
     return float(total_bytes) / float(tuples)
 
 
@@ -223,7 +230,24 @@ async def memory_growth(session: AsyncSession, workspace_id: str) -> tuple[str, 
     buckets: dict[datetime, GrowthBucket] = {}
     for start, memory_type, count in rows.all():
         buckets.setdefault(start, GrowthBucket(start, {})).by_type[memory_type] = int(count)
-    return unit, list(buckets.values())
+    return unit, _without_gaps(unit, buckets)
+
+
+def _without_gaps(unit: str, buckets: dict[datetime, GrowthBucket]) -> list[GrowthBucket]:
+    """Every bucket from the first to the last, empty ones included, so the time axis is even."""
+    if not buckets:
+        return []
+    ordered = sorted(buckets)
+    out: list[GrowthBucket] = []
+    current, last = ordered[0], ordered[-1]
+    while current <= last:
+        out.append(buckets.get(current) or GrowthBucket(current, {}))
+        if unit == "month":
+            year, month = divmod(current.month, 12)
+            current = current.replace(year=current.year + year, month=month + 1)
+        else:
+            current += timedelta(days=7 if unit == "week" else 1)
+    return out
 
 
 # freq values at or above this share the last bar of the distribution.

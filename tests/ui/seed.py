@@ -16,7 +16,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 TASK_MEMORIES = [
-    ("When a listing API returns a next_page token", "Loop until next_page is empty; the first page is never all."),
+    (
+        "When a listing API returns a next_page token",
+        "Loop until next_page is empty; the first page is never all.",
+    ),
     ("When booking a flight for a user", "Confirm the date and the airport code before paying."),
     ("When a spreadsheet export times out", "Export per month and merge the files afterwards."),
     ("When the user asks for the cheapest option", "Compare totals including fees, not list prices."),
@@ -29,7 +32,9 @@ PERSONAL_MEMORIES = [
 ]
 
 
-async def add_memories(client: httpx.AsyncClient, workspace: str, memories: list[dict[str, Any]]) -> list[str]:
+async def add_memories(
+    client: httpx.AsyncClient, workspace: str, memories: list[dict[str, Any]]
+) -> list[str]:
     response = await client.post(f"/v1/workspaces/{workspace}/memories", json=memories)
     assert response.status_code == 201, response.text
     return [m["memory_id"] for m in response.json()["items"]]
@@ -42,7 +47,13 @@ async def seed_workspace(client: httpx.AsyncClient, workspace: str) -> list[str]
         for i, (w, c) in enumerate(TASK_MEMORIES)
     ]
     personal = [
-        {"memory_type": "personal", "content": c, "target": t, "reflection_subject": "preferences", "score": 0.9}
+        {
+            "memory_type": "personal",
+            "content": c,
+            "target": t,
+            "reflection_subject": "preferences",
+            "score": 0.9,
+        }
         for t, c in PERSONAL_MEMORIES
     ]
     ids = await add_memories(client, workspace, task + personal)
@@ -66,18 +77,26 @@ async def given_trajectory(
     messages = [
         {"role": "user", "content": "Find the cheapest flight to Oslo next Friday"},
         {"role": "assistant", "content": "Searched three sites and compared totals including fees."},
-        {"role": "tool", "content": "{\"cheapest\": \"SK 4035\", \"total\": 142.5}"},
+        {"role": "tool", "content": '{"cheapest": "SK 4035", "total": 142.5}'},
         {"role": "assistant", "content": "Booked SK 4035 for 142.50 EUR."},
     ]
     async with engine.begin() as conn:
-        await conn.execute(text("INSERT INTO workspace (id) VALUES (:ws) ON CONFLICT DO NOTHING"), {"ws": workspace})
+        await conn.execute(
+            text("INSERT INTO workspace (id) VALUES (:ws) ON CONFLICT DO NOTHING"), {"ws": workspace}
+        )
         await conn.execute(
             text(
-                "INSERT INTO trajectory (workspace_id, id, kind, task_id, messages, score, status, error, attempts,"
-                " processed_at) VALUES (:ws, :id, 'task', 'flight-oslo', CAST(:messages AS jsonb), 1.0, :status,"
-                " :error, 1, now())"
+                "INSERT INTO trajectory (workspace_id, id, kind, task_id, messages, score, status, error,"
+                " attempts, processed_at) VALUES (:ws, :id, 'task', 'flight-oslo', CAST(:messages AS jsonb),"
+                " 1.0, :status, :error, 1, now())"
             ),
-            {"ws": workspace, "id": trajectory_id, "messages": json.dumps(messages), "status": status, "error": error},
+            {
+                "ws": workspace,
+                "id": trajectory_id,
+                "messages": json.dumps(messages),
+                "status": status,
+                "error": error,
+            },
         )
         if status != "done":
             return trajectory_id, ""
@@ -91,8 +110,8 @@ async def given_trajectory(
         )
         await conn.execute(
             text(
-                "INSERT INTO validation_record (workspace_id, trajectory_id, memory_id, candidate, is_valid, score,"
-                " feedback, model) VALUES"
+                "INSERT INTO validation_record (workspace_id, trajectory_id, memory_id, candidate, is_valid,"
+                " score, feedback, model) VALUES"
                 " (:ws, :id, :mid, CAST(:kept AS jsonb), true, 0.85, 'Specific and reusable.', 'stand-in'),"
                 " (:ws, :id, NULL, CAST(:rejected AS jsonb), false, 0.2, 'Luck is not a method.', 'stand-in')"
             ),
@@ -100,7 +119,9 @@ async def given_trajectory(
                 "ws": workspace,
                 "id": trajectory_id,
                 "mid": memory_id,
-                "kept": json.dumps({"when_to_use": "When comparing flight prices", "content": "Compare totals"}),
+                "kept": json.dumps(
+                    {"when_to_use": "When comparing flight prices", "content": "Compare totals"}
+                ),
                 "rejected": json.dumps({"when_to_use": "When booking", "content": "Hope for a cheap fare"}),
             },
         )
@@ -125,12 +146,15 @@ async def given_tool_calls(engine: AsyncEngine, client: httpx.AsyncClient, works
         for i in range(10)
     ]
     async with engine.begin() as conn:
-        await conn.execute(text("INSERT INTO workspace (id) VALUES (:ws) ON CONFLICT DO NOTHING"), {"ws": workspace})
+        await conn.execute(
+            text("INSERT INTO workspace (id) VALUES (:ws) ON CONFLICT DO NOTHING"), {"ws": workspace}
+        )
         await conn.execute(
             text(
-                "INSERT INTO tool_call (workspace_id, tool_name, call_hash, input, output, success, time_cost,"
-                " token_cost, call_time, score, is_judged, evaluation) VALUES (:ws, :tool, :hash,"
-                " CAST(:input AS jsonb), :output, :success, :time, :tokens, :at, 0.7, true, 'reasonable call')"
+                "INSERT INTO tool_call (workspace_id, tool_name, call_hash, input, output, success,"
+                " time_cost, token_cost, call_time, score, is_judged, evaluation) VALUES (:ws, :tool,"
+                " :hash, CAST(:input AS jsonb), :output, :success, :time, :tokens, :at, 0.7, true,"
+                " 'reasonable call')"
             ),
             rows,
         )
@@ -150,7 +174,9 @@ async def given_tool_calls(engine: AsyncEngine, client: httpx.AsyncClient, works
 async def given_failed_job(engine: AsyncEngine, workspace: str) -> uuid.UUID:
     job_id = uuid.uuid4()
     async with engine.begin() as conn:
-        await conn.execute(text("INSERT INTO workspace (id) VALUES (:ws) ON CONFLICT DO NOTHING"), {"ws": workspace})
+        await conn.execute(
+            text("INSERT INTO workspace (id) VALUES (:ws) ON CONFLICT DO NOTHING"), {"ws": workspace}
+        )
         await conn.execute(
             text(
                 "INSERT INTO job (workspace_id, id, flow, payload, status, attempts, max_attempts, error)"

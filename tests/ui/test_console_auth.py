@@ -29,7 +29,9 @@ def auth_server(
 
 
 @pytest.fixture
-async def secured_page(browser: Any, auth_server: RunningServer, client: httpx.AsyncClient) -> AsyncIterator[Any]:
+async def secured_page(
+    browser: Any, auth_server: RunningServer, client: httpx.AsyncClient
+) -> AsyncIterator[Any]:
     opened = await new_page(browser, auth_server.base_url)
     yield opened
     assert opened.outside_requests == []

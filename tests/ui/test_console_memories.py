@@ -55,7 +55,9 @@ async def test_pages_follow_a_cursor_newest_first(page: Any, client: httpx.Async
     assert await page.locator("a[rel=next]").count() == 0
 
 
-async def test_a_search_url_shows_similarity_text_rank_and_fused_score(page: Any, client: httpx.AsyncClient) -> None:
+async def test_a_search_url_shows_similarity_text_rank_and_fused_score(
+    page: Any, client: httpx.AsyncClient
+) -> None:
     await seed_workspace(client, WS)
 
     await page.goto(f"/ui/w/{WS}?q=retry+after+429+too+many+requests&mode=hybrid&top_k=3")
@@ -79,8 +81,12 @@ async def test_the_search_box_is_reached_with_the_slash_key(page: Any, client: h
     assert "Prefers window seats" in await page.locator("#results tbody tr").first.inner_text()
 
 
-async def test_an_edit_is_saved_and_shown_as_a_diff_in_the_history(page: Any, client: httpx.AsyncClient) -> None:
-    (memory_id,) = await add_memories(client, WS, [{"when_to_use": "When paging", "content": "Read every page."}])
+async def test_an_edit_is_saved_and_shown_as_a_diff_in_the_history(
+    page: Any, client: httpx.AsyncClient
+) -> None:
+    (memory_id,) = await add_memories(
+        client, WS, [{"when_to_use": "When paging", "content": "Read every page."}]
+    )
 
     await page.goto(f"/ui/w/{WS}/memory?id={memory_id}")
     await page.fill("#content", "Read every page until next_page is empty.")
@@ -89,7 +95,9 @@ async def test_an_edit_is_saved_and_shown_as_a_diff_in_the_history(page: Any, cl
     await page.wait_for_url("**saved=1")
     latest = page.locator("#history > li").first
 
-    assert await page.locator("dl.fields dd").nth(2).inner_text() == "Read every page until next_page is empty."
+    assert (
+        await page.locator("dl.fields dd").nth(2).inner_text() == "Read every page until next_page is empty."
+    )
     assert await latest.locator(".badge").inner_text() == "update"
     assert "edited through /v1" in await latest.inner_text()
     assert await latest.locator("ins").all_inner_texts() == ["page until next_page is empty.", "0.75"]
@@ -118,7 +126,9 @@ async def test_invalid_metadata_is_refused_with_the_reason(page: Any, client: ht
     assert "metadata must be a JSON object" in await page.locator("[role=alert]").inner_text()
 
 
-async def test_a_deleted_memory_keeps_its_history(page: Any, client: httpx.AsyncClient, engine: AsyncEngine) -> None:
+async def test_a_deleted_memory_keeps_its_history(
+    page: Any, client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
     (memory_id,) = await add_memories(client, WS, [{"content": "Soon gone."}])
     page.on("dialog", lambda dialog: dialog.accept())
 
@@ -147,7 +157,9 @@ async def test_dismissing_the_confirmation_keeps_the_memory(page: Any, client: h
     assert stored.status_code == 200
 
 
-async def test_a_workspace_is_created_and_deleted_after_typing_its_id(page: Any, client: httpx.AsyncClient) -> None:
+async def test_a_workspace_is_created_and_deleted_after_typing_its_id(
+    page: Any, client: httpx.AsyncClient
+) -> None:
     await page.goto("/ui")
     await page.fill("#new-id", "scratch")
     await page.click("button:text('Create')")

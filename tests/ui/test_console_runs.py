@@ -1,4 +1,4 @@
-"""The console in a browser: trajectories and their validations, tool memory, jobs, charts, data in and out."""
+"""The console in a browser: trajectories and validations, tool memory, jobs, charts, data in and out."""
 
 from __future__ import annotations
 
@@ -32,7 +32,9 @@ async def test_a_trajectory_shows_messages_derived_memories_and_every_validation
     assert memory_id in page.url
 
 
-async def test_a_failed_trajectory_shows_its_error_and_is_found_by_status(page: Any, engine: AsyncEngine) -> None:
+async def test_a_failed_trajectory_shows_its_error_and_is_found_by_status(
+    page: Any, engine: AsyncEngine
+) -> None:
     await given_trajectory(engine, WS)
     await given_trajectory(engine, WS, status="failed", error="LLMTimeout: the judge did not answer in 30 s")
 
@@ -118,7 +120,9 @@ async def test_an_upload_reports_progress_and_loads_the_file(
     page: Any, client: httpx.AsyncClient, tmp_path: Path
 ) -> None:
     file = tmp_path / "library.jsonl"
-    records = [{"memory_id": f"m{i}", "when_to_use": f"situation {i}", "content": f"advice {i}"} for i in range(300)]
+    records = [
+        {"memory_id": f"m{i}", "when_to_use": f"situation {i}", "content": f"advice {i}"} for i in range(300)
+    ]
     file.write_text("\n".join(json.dumps(r) for r in records) + "\n")
 
     await page.goto("/ui")
