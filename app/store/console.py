@@ -173,32 +173,45 @@ async def _bytes_per_memory(session: AsyncSession) -> float | None:
     return float(total_bytes) / float(tuples)
 
 
+# A memory page shows at most this many of its latest history events (a tool's memory is
+# updated by every summary, so its history grows without bound).
+HISTORY_LIMIT = 200
+
+
 @dataclass
 class MemoryView:
-    """A memory (None once deleted) with every recorded change, oldest first."""
+    """A memory (None once deleted) with its latest recorded changes, oldest first."""
 
     memory: Memory | None
     events: list[MemoryEvent]
+    older_events: bool = False
 
 
-async def memory_with_history(session: AsyncSession, workspace_id: str, memory_id: str) -> MemoryView:
-    """A memory and its history; a deleted memory still shows its history. NotFound if neither exists."""
-    events = list(
+async def memory_with_history(
+    session: AsyncSession, workspace_id: str, memory_id: str, *, limit: int = HISTORY_LIMIT
+) -> MemoryView:
+    """A memory and its latest ``limit`` events; a deleted memory still shows its history.
+
+    NotFound when there is neither a memory nor any history under this id.
+    """
+    latest = list(
         (
             await session.scalars(
                 select(MemoryEvent)
                 .where(MemoryEvent.workspace_id == workspace_id, MemoryEvent.memory_id == memory_id)
-                .order_by(MemoryEvent.id)
+                .order_by(MemoryEvent.id.desc())
+                .limit(limit + 1)
             )
         ).all()
     )
+    events = list(reversed(latest[:limit]))
     try:
         memory: Memory | None = await get_memory(session, workspace_id, memory_id)
     except NotFound:
         if not events:
             raise
         memory = None
-    return MemoryView(memory, events)
+    return MemoryView(memory, events, older_events=len(latest) > limit)
 
 
 @dataclass

@@ -179,3 +179,40 @@ async def test_an_unknown_memory_is_a_404_page(page: Any, client: httpx.AsyncCli
 
     assert response.status == 404
     assert "no memory 'nope'" in await page.locator("[role=alert]").inner_text()
+
+
+async def test_a_long_history_shows_the_latest_events_and_says_older_ones_exist(
+    page: Any, client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    (memory_id,) = await add_memories(client, WS, [{"content": "A busy memory."}])
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO memory_event (workspace_id, memory_id, action, before, after, reason)"
+                " SELECT :ws, :id, 'update', jsonb_build_object('score', n), jsonb_build_object('score', n + 1),"
+                " 'step ' || n FROM generate_series(1, 250) AS n"
+            ),
+            {"ws": WS, "id": memory_id},
+        )
+
+    await page.goto(f"/ui/w/{WS}/memory?id={memory_id}")
+
+    assert await page.locator("#history > li").count() == 200
+    assert "step 250" in await page.locator("#history > li").first.inner_text()
+    assert "Older events are not shown" in await page.locator("#history + p").inner_text()
+
+
+async def test_the_first_tab_reaches_the_skip_link_which_moves_focus_to_the_content(
+    page: Any, client: httpx.AsyncClient
+) -> None:
+    await seed_workspace(client, WS)
+
+    await page.goto("/ui")
+    await page.keyboard.press("Tab")
+    first = await page.evaluate("document.activeElement.textContent")
+    await page.keyboard.press("Enter")
+    await page.keyboard.press("Tab")
+    after_skip = await page.evaluate("document.activeElement.textContent")
+
+    assert first == "Skip to content"
+    assert after_skip == WS  # the first link of the main content, past the navigation

@@ -137,6 +137,7 @@ class MemoriesController(Controller):
             memory=view.memory,
             metadata_text=_metadata_text(view.memory) if view.memory else "",
             history=history_view(view.events),
+            older_events=view.older_events,
             tab="memories",
             notice="Saved." if saved == "1" else "Nothing changed." if saved == "0" else None,
         )
