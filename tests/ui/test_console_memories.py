@@ -189,8 +189,8 @@ async def test_a_long_history_shows_the_latest_events_and_says_older_ones_exist(
         await conn.execute(
             text(
                 "INSERT INTO memory_event (workspace_id, memory_id, action, before, after, reason)"
-                " SELECT :ws, :id, 'update', jsonb_build_object('score', n), jsonb_build_object('score', n + 1),"
-                " 'step ' || n FROM generate_series(1, 250) AS n"
+                " SELECT :ws, :id, 'update', jsonb_build_object('score', n),"
+                " jsonb_build_object('score', n + 1), 'step ' || n FROM generate_series(1, 250) AS n"
             ),
             {"ws": WS, "id": memory_id},
         )
