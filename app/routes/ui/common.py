@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -12,13 +11,15 @@ from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.response import Redirect, Template
 
-from app.errors import InvalidInput, ReMeError
+from app.errors import ReMeError
 from app.routes.ui.session import LoginRequired, Viewer, csrf_token
+from app.ui.forms import optional, parse_float, parse_when
 
 log = logging.getLogger(__name__)
 
 ViewerDep = NamedDependency[Viewer]
 PAGE_SIZE = 50
+__all__ = ["PAGE_SIZE", "ViewerDep", "optional", "page", "parse_float", "parse_when"]
 
 
 def page(template: str, viewer: Viewer, *, status_code: int = 200, **context: Any) -> Template:
@@ -28,38 +29,6 @@ def page(template: str, viewer: Viewer, *, status_code: int = 200, **context: An
         context={"viewer": viewer, "csrf_token": viewer.csrf_token, **context},
         status_code=status_code,
     )
-
-
-def optional(value: str | None) -> str | None:
-    """Empty form fields mean 'not given'."""
-    if value is None:
-        return None
-    value = value.strip()
-    return value or None
-
-
-def parse_float(value: str | None, name: str) -> float | None:
-    value = optional(value)
-    if value is None:
-        return None
-    try:
-        return float(value)
-    except ValueError as exc:
-        raise InvalidInput(f"{name} must be a number, not {value!r}") from exc
-
-
-def parse_when(value: str | None, name: str) -> datetime | None:
-    """A date (YYYY-MM-DD) or date and time from a form field, taken as UTC."""
-    value = optional(value)
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise InvalidInput(
-            f"{name} must be a date like 2026-01-31 or 2026-01-31T12:00, not {value!r}"
-        ) from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _error_page(request: Request[Any, Any, Any], status: int, message: str) -> Response[Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from litestar import Controller, get, post
@@ -12,15 +11,16 @@ from litestar.response import Redirect, Template
 
 from app.errors import InvalidInput
 from app.logging import current_request_id
-from app.models import MEMORY_TYPES, Memory
+from app.models import MEMORY_TYPES
 from app.routes.deps import ServicesDep
 from app.routes.ui.common import PAGE_SIZE, ViewerDep, optional, page, parse_float, parse_when
 from app.store.browse import list_memories
 from app.store.console import memory_with_history, workspace_overview
-from app.store.memory_edits import MemoryPatch, delete_memory, patch_memory
+from app.store.memory_edits import delete_memory, patch_memory
 from app.store.search import SearchFilters, SearchMode, SearchRequest, search_memories
 from app.ui.diff import history_view
 from app.ui.format import url_quote
+from app.ui.forms import form_patch, metadata_text
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 SEARCH_MODES: tuple[SearchMode, ...] = ("hybrid", "vector", "text")
@@ -135,7 +135,7 @@ class MemoriesController(Controller):
             workspace_id=workspace_id,
             memory_id=id,
             memory=view.memory,
-            metadata_text=_metadata_text(view.memory) if view.memory else "",
+            metadata_text=metadata_text(view.memory) if view.memory else "",
             history=history_view(view.events),
             older_events=view.older_events,
             tab="memories",
@@ -170,46 +170,3 @@ class MemoriesController(Controller):
         viewer.require("write", workspace_id)
         await delete_memory(services, workspace_id, id, request_id=current_request_id())
         return Redirect(path=f"/ui/w/{workspace_id}?deleted={url_quote(id)}", status_code=303)
-
-
-def _metadata_text(memory: Memory) -> str:
-    return json.dumps(memory.metadata_, indent=2, ensure_ascii=False, sort_keys=True)
-
-
-def form_patch(memory: Memory, form: dict[str, Any]) -> MemoryPatch:
-    """The fields of the edit form that differ from the stored memory."""
-    changes: dict[str, Any] = {}
-    for name in ("when_to_use", "content", "target"):
-        value = str(form.get(name, getattr(memory, name))).replace("\r\n", "\n")
-        if value != getattr(memory, name):
-            changes[name] = value
-    if not (
-        changes.get("when_to_use", memory.when_to_use).strip()
-        or changes.get("content", memory.content).strip()
-    ):
-        raise InvalidInput("a memory needs when_to_use or content")
-    score = parse_float(str(form.get("score", "")), "score")
-    if score is not None and score != memory.score:
-        changes["score"] = score
-    event_time = parse_when(str(form.get("event_time", "")), "event time")
-    current_event = memory.event_time.replace(second=0, microsecond=0) if memory.event_time else None
-    if event_time != current_event:
-        changes["event_time"] = event_time
-    return MemoryPatch(
-        changes=changes, metadata=_metadata_patch(memory.metadata_, str(form.get("metadata", "")))
-    )
-
-
-def _metadata_patch(stored: dict[str, Any], text: str) -> dict[str, Any] | None:
-    """Keys to set and keys to remove (None), or None when the metadata did not change."""
-    text = text.strip() or "{}"
-    try:
-        wanted = json.loads(text)
-    except ValueError as exc:
-        raise InvalidInput(f"metadata must be a JSON object: {exc}") from exc
-    if not isinstance(wanted, dict):
-        raise InvalidInput('metadata must be a JSON object, like {"source": "manual"}')
-    if wanted == stored:
-        return None
-    removed = {key: None for key in stored if key not in wanted}
-    return {**removed, **{k: v for k, v in wanted.items() if stored.get(k) != v or k not in stored}}
