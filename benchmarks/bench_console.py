@@ -2,7 +2,8 @@
 
 Every page a person opens: the workspace list, the memory table (first page, a page deep in
 the cursor chain, filtered), a search of each mode, a memory with its history, the charts,
-trajectories, tools, data and jobs pages. Each page is fetched a few times to warm up, then
+trajectories, tools, data and jobs pages. The table is vacuumed and analysed after the load, as
+an operator (or autovacuum, a little later) would. Each page is fetched a few times to warm up, then
 ``--requests`` times sequentially on one keep-alive connection; each answer must be a 200 page.
 
     python -m benchmarks.bench_console [--quick] [--requests 30]
@@ -18,7 +19,7 @@ from typing import Any
 import httpx
 
 from benchmarks import datagen
-from benchmarks.bench_load import bulk_load
+from benchmarks.bench_load import bulk_load, settle
 from benchmarks.common import add_common_args, bench_from_args, latency_summary, log, write_results
 
 WS = "console-bench"
@@ -90,6 +91,7 @@ def main() -> None:
         path = datagen.write_workspace_file(bench.files_dir, WS, size)
         load = bulk_load(bench, WS, path, size)
         log(f"loaded {size} memories: {load}")
+        settle(bench)  # VACUUM (ANALYZE), as after any bulk load: measure the steady state
         with httpx.Client(base_url=bench.ours.base_url, timeout=120) as client:
             for name, url in pages(client).items():
                 summary = latency_summary(measure(client, url, args.requests))

@@ -137,7 +137,7 @@ async def test_the_key_cookie_is_httponly_and_the_api_does_not_accept_it(
     through_api = await secured_page.request.get("/v1/workspaces")
 
     assert cookies["reme_console_key"]["httpOnly"] is True
-    assert cookies["reme_console_key"]["sameSite"] == "Strict"
+    assert cookies["reme_console_key"]["sameSite"] == "Lax"
     assert cookies["reme_console_key"]["path"] == "/ui"
     assert through_api.status == 401
 

@@ -10,6 +10,8 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.integration.task_support import SUCCESS, responder, trajectory
+from tests.support.standin import StandInOpenAI
 from tests.ui.seed import given_failed_job, given_tool_calls, given_trajectory, seed_workspace, set_usage
 
 WS = "agent.runs"
@@ -30,6 +32,32 @@ async def test_a_trajectory_shows_messages_derived_memories_and_every_validation
     assert "rejected" in verdicts[1] and "0.20" in verdicts[1] and "Luck is not a method." in verdicts[1]
     await page.click("#derived a")
     assert memory_id in page.url
+
+
+async def test_a_summarised_run_shows_what_the_judge_kept_and_rejected(
+    page: Any, client: httpx.AsyncClient, standin: StandInOpenAI
+) -> None:
+    weak = {"when_to_use": "When unsure what to do next", "content": "Think harder about the problem."}
+    verdicts = {
+        "judgements": [
+            {"index": 0, "is_valid": True, "score": 0.9, "feedback": "actionable"},
+            {"index": 1, "is_valid": False, "score": 0.3, "feedback": "too vague to reuse"},
+        ]
+    }
+    standin.responder = responder(success=[SUCCESS, weak], judge=verdicts)
+    summary = await client.post(
+        "/summary_task_memory", json={"workspace_id": WS, "trajectories": [trajectory("t1", 1.0)]}
+    )
+    assert summary.status_code == 200, summary.text
+
+    await page.goto(f"/ui/w/{WS}/trajectories?status=done")
+    await page.locator("#trajectories tbody tr a").first.click()
+    verdicts_shown = await page.locator("#validations tbody tr").all_inner_texts()
+
+    assert await page.locator("h2 .badge").inner_text() == "done"
+    assert await page.locator("#derived a").all_inner_texts() == [SUCCESS["when_to_use"]]
+    assert any("kept" in row and "actionable" in row and "0.90" in row for row in verdicts_shown)
+    assert any("rejected" in row and "too vague to reuse" in row for row in verdicts_shown)
 
 
 async def test_a_failed_trajectory_shows_its_error_and_is_found_by_status(

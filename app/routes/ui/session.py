@@ -1,7 +1,7 @@
 """Who is looking at the console, and the checks that protect its forms.
 
 With ``REME_AUTH__ENABLED`` the console asks for an API key once (the login form) and keeps it
-in an HttpOnly, SameSite=Strict cookie scoped to ``/ui``; every page then shows only what that
+in an HttpOnly, SameSite=Lax cookie scoped to ``/ui``; every page then shows only what that
 key may read, and every write needs a write key, exactly as the API decides (``app.auth``).
 The API itself never accepts the cookie: only the console's own routes read it.
 
@@ -104,11 +104,11 @@ async def check_csrf(request: Request[Any, Any, Any]) -> None:
 
 
 def key_cookie(key: str, *, secure: bool) -> Cookie:
-    return Cookie(key=KEY_COOKIE, value=key, path=UI_PATH, httponly=True, samesite="strict", secure=secure)
+    return Cookie(key=KEY_COOKIE, value=key, path=UI_PATH, httponly=True, samesite="lax", secure=secure)
 
 
 def cleared_key_cookie() -> Cookie:
-    return Cookie(key=KEY_COOKIE, value="", path=UI_PATH, httponly=True, samesite="strict", max_age=0)
+    return Cookie(key=KEY_COOKIE, value="", path=UI_PATH, httponly=True, samesite="lax", max_age=0)
 
 
 class CSRFCookie:
@@ -134,7 +134,7 @@ class CSRFCookie:
                     value=token,
                     path=UI_PATH,
                     httponly=True,
-                    samesite="strict",
+                    samesite="lax",
                     secure=secure,
                 )
                 headers = list(message.get("headers", []))
