@@ -158,14 +158,26 @@ async def test_an_upload_reports_progress_and_loads_the_file(
     await page.click("button:text('Create')")
     await page.click("a:text('Data in/out')")
     await page.set_input_files("#file", str(file))
+    await page.evaluate(
+        """() => {
+            const status = document.getElementById("upload-status");
+            window.seen = [];
+            new MutationObserver(() => window.seen.push(status.textContent))
+                .observe(status, {childList: true, characterData: true, subtree: true});
+        }"""
+    )
     await page.click("#upload button[type=submit]")
     status = page.locator("#upload-status")
     await status.filter(has_text="Loaded").wait_for()
+    seen = await page.evaluate("window.seen")
     listed = (await client.get(f"/v1/workspaces/{WS}/memories", params={"limit": 500})).json()["items"]
 
-    assert await status.inner_text() == "Loaded 300 memories."
+    assert (await status.inner_text()).startswith("Loaded 300 memories.")
+    assert "Embedding: 300 of 300 memories" in seen  # streamed before the write finished
     assert await page.locator("#upload-progress").get_attribute("max") == "1"
     assert sorted(m["memory_id"] for m in listed) == sorted(r["memory_id"] for r in records)
+    await status.locator("a").click()
+    assert await page.locator(".stats strong").first.inner_text() == "300"
 
 
 async def test_an_upload_with_a_bad_line_names_it_and_writes_nothing(

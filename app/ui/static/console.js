@@ -53,8 +53,12 @@ function startUpload(form) {
         status.className = "error";
       } else if (event.loaded !== undefined) {
         bar.max = 1; bar.value = 1;
-        status.textContent = `Loaded ${event.loaded} memories.`;
+        status.textContent = `Loaded ${event.loaded} memories. `;
         status.className = "notice";
+        const link = document.createElement("a");
+        link.href = form.dataset.workspace;
+        link.textContent = "Show the workspace";
+        status.append(link);
       } else if (event.total !== undefined) {
         bar.max = event.total || 1; bar.value = event.embedded;
         status.textContent = `Embedding: ${event.embedded} of ${event.total} memories`;
