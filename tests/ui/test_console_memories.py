@@ -216,3 +216,43 @@ async def test_the_first_tab_reaches_the_skip_link_which_moves_focus_to_the_cont
 
     assert first == "Skip to content"
     assert after_skip == WS  # the first link of the main content, past the navigation
+
+
+UNLABELLED = """() => [...document.querySelectorAll("input, select, textarea")]
+    .filter((el) => el.type !== "hidden" && el.type !== "radio" && el.labels.length === 0)
+    .map((el) => el.name || el.id)"""
+
+
+async def test_every_form_field_of_every_page_has_a_label(page: Any, client: httpx.AsyncClient) -> None:
+    (memory_id, *_) = await seed_workspace(client, WS)
+    pages = [
+        "/ui",
+        f"/ui/w/{WS}",
+        f"/ui/w/{WS}/memory?id={memory_id}",
+        f"/ui/w/{WS}/trajectories",
+        f"/ui/w/{WS}/charts",
+        f"/ui/w/{WS}/data",
+        "/ui/jobs",
+    ]
+
+    unlabelled = {}
+    for path in pages:
+        await page.goto(path)
+        unlabelled[path] = await page.evaluate(UNLABELLED)
+
+    assert unlabelled == {path: [] for path in pages}
+
+
+async def test_an_invalid_workspace_id_is_refused_with_the_rule(page: Any, client: httpx.AsyncClient) -> None:
+    response = await page.request.post(
+        "/ui/workspaces",
+        form={"id": "no spaces allowed", "csrf_token": await _token(page)},
+    )
+
+    assert response.status == 400
+    assert "letters, digits and _.:-" in await response.text()
+
+
+async def _token(page: Any) -> str:
+    await page.goto("/ui")
+    return str(await page.locator("meta[name=csrf-token]").get_attribute("content"))
