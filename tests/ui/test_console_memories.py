@@ -256,3 +256,15 @@ async def test_an_invalid_workspace_id_is_refused_with_the_rule(page: Any, clien
 async def _token(page: Any) -> str:
     await page.goto("/ui")
     return str(await page.locator("meta[name=csrf-token]").get_attribute("content"))
+
+
+async def test_stored_markup_is_shown_as_text_never_run(page: Any, client: httpx.AsyncClient) -> None:
+    hostile = '<img src=x onerror="window.pwned=1"> <script>window.pwned=2</script>'
+    (memory_id,) = await add_memories(client, WS, [{"when_to_use": hostile, "content": hostile}])
+
+    await page.goto(f"/ui/w/{WS}")
+    await page.goto(f"/ui/w/{WS}/memory?id={memory_id}")
+    await page.goto(f"/ui/w/{WS}?q=script&mode=vector")
+
+    assert await page.evaluate("window.pwned") is None
+    assert hostile in await page.locator("#results").inner_text()
