@@ -46,7 +46,7 @@ class SummaryTaskRequest(FlowRequest):
 
 
 class RetrieveTaskRequest(FlowRequest):
-    top_k: int = Field(default=5, ge=1)
+    top_k: int = Field(default=3, ge=1)
     search_mode: Literal["vector", "hybrid"] | None = None
     min_score: float | None = None
     created_after: str | None = None
