@@ -86,6 +86,10 @@ INTENDED: dict[str, str] = {
     "deletes and re-inserts a recorded memory; here it is updated in place, so nothing is deleted",
     "record_and_delete_task_memory/record a use that helped:response.metadata.update_result.*": "as for "
     "deleted_memory_ids: inserted_count and deleted_count are 0, updated_count says how many changed",
+    "record_and_delete_task_memory/list compat_tasks:response.metadata.action_result.*.metadata.freq": (
+        "ReMe's record_task_memory with update_utility false writes nothing, so the use is not counted; "
+        "here it is (freq + 1)"
+    ),
     "record_and_delete_task_memory/record an unknown memory:*": (
         "ReMe inserts a memory it does not know, as the client sent it; here unknown ids change "
         "nothing and are listed in metadata.not_found_memory_ids"

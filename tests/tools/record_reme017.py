@@ -116,6 +116,12 @@ def scenarios() -> dict[str, list[Step]]:
             listing("compat_tasks"),
             post(
                 "/record_task_memory",
+                {"workspace_id": "compat_tasks", "memory_dicts": [memory], "update_utility": False},
+                "record a use that did not help",
+            ),
+            listing("compat_tasks"),
+            post(
+                "/record_task_memory",
                 {
                     "workspace_id": "compat_tasks",
                     "memory_dicts": [{**memory, "memory_id": "0000000000000000000000000000dead"}],
