@@ -32,9 +32,7 @@ def workspace_id_problem(workspace_id: str) -> str | None:
         return "a workspace id cannot be '.' or '..'"
     found = _FORBIDDEN_IN_WORKSPACE_ID.search(workspace_id)
     if found:
-        return (
-            f"a workspace id cannot contain {found.group()!r} ('/', '\\' and control characters are refused)"
-        )
+        return f"a workspace id cannot contain {found.group()!r}: no '/', '\\' or control characters"
     return None
 
 

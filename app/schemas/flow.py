@@ -17,8 +17,16 @@ def _checked_workspace_id(value: str) -> str:
 
 
 # 1-128 characters of any script; no '/', '\\' or control characters, not '.' or '..'.
+_DESCRIPTION = (
+    "a memory namespace: 1-128 characters of any script, spaces and @ included; "
+    "no '/', '\\' or control characters; not '.' or '..'"
+)
+
+# The Field gives Litestar's OpenAPI the bounds; WithJsonSchema gives pydantic's schema (MCP, GET
+# /list) the full rule as a pattern, which pydantic's own regex engine could not check.
 WorkspaceId = Annotated[
     str,
+    Field(min_length=1, max_length=WORKSPACE_ID_MAX_LENGTH, description=_DESCRIPTION),
     AfterValidator(_checked_workspace_id),
     WithJsonSchema(
         {
@@ -26,8 +34,7 @@ WorkspaceId = Annotated[
             "minLength": 1,
             "maxLength": WORKSPACE_ID_MAX_LENGTH,
             "pattern": WORKSPACE_ID_JSON_PATTERN,
-            "description": "a memory namespace: 1-128 characters of any script, spaces and @ included; "
-            "no '/', '\\' or control characters; not '.' or '..'",
+            "description": _DESCRIPTION,
         }
     ),
 ]
