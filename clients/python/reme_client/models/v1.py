@@ -77,9 +77,10 @@ class WorkspaceCreate(RequestModel):
 
 
 class NewMemory(RequestModel):
-    """A memory to add with ``add_memories``: it needs ``when_to_use`` or ``content``."""
+    """A memory to add with ``add_memories``: it needs ``when_to_use`` or ``content``. Without a
+    ``memory_id`` the service makes one."""
 
-    memory_id: str | None = None
+    memory_id: str = ""
     memory_type: MemoryType = "task"
     when_to_use: str = ""
     content: str = ""
