@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import AsyncIterator, Awaitable
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import httpx
 import pytest
@@ -14,7 +14,7 @@ from reme_client import AsyncReMeClient, ReMeClient
 from tests.support.server import RunningServer
 
 T = TypeVar("T")
-AnyClient = ReMeClient | AsyncReMeClient
+AnyClient: TypeAlias = ReMeClient | AsyncReMeClient
 
 
 @pytest.fixture(params=["sync", "async"])

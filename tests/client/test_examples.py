@@ -75,7 +75,8 @@ async def test_the_agent_loop_uses_what_it_learnt_and_records_that_it_helped(
     output = await run_example("agent_loop.py", app_server, standin, *tasks, "--workspace", "demo")
 
     first, second = agent_prompts(standin)
-    assert SUCCESS["content"] not in first and SUCCESS["content"] in second
+    advice = str(SUCCESS["content"])
+    assert advice not in first and advice in second
     with ReMeClient(app_server.base_url) as reme:
         [memory] = list(reme.iter_memories("demo"))
     assert memory.when_to_use == SUCCESS["when_to_use"]

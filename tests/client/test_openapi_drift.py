@@ -196,8 +196,9 @@ def server_fields(component: dict[str, Any]) -> dict[str, str]:
 
 
 def client_schema(model: type[BaseModel]) -> dict[str, Any]:
-    mode = "serialization" if issubclass(model, vm.ResponseModel) else "validation"
-    return model.model_json_schema(mode=mode)
+    if issubclass(model, vm.ResponseModel):
+        return model.model_json_schema(mode="serialization")
+    return model.model_json_schema(mode="validation")
 
 
 def client_fields(model: type[BaseModel]) -> dict[str, str]:
@@ -266,7 +267,9 @@ def operation_drift(openapi: dict[str, Any]) -> list[str]:
         request = _ref_name(operation.get("requestBody", {}).get("content"))
         if request != request_component:
             problems.append(f"{route}: the service takes {request}, the client sends {request_component}")
-        success = next((r for status, r in operation["responses"].items() if status.startswith("2")), {})
+        success: dict[str, Any] = next(
+            (r for status, r in operation["responses"].items() if status.startswith("2")), {}
+        )
         response = _ref_name(success.get("content"))
         if response != response_component:
             problems.append(f"{route}: the service answers {response}, the client reads {response_component}")
