@@ -9,6 +9,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Iterable, Mapping
+from datetime import datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import httpx
@@ -152,6 +153,8 @@ class AsyncReMeClient:
         memory_type: MemoryType | None = None,
         target: str | None = None,
         min_score: float | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
         order: Order | None = None,
     ) -> AsyncIterator[Memory]:
         """Every memory of a workspace (filtered), following the cursors page by page."""
@@ -161,6 +164,8 @@ class AsyncReMeClient:
                 memory_type=memory_type,
                 target=target,
                 min_score=min_score,
+                created_after=created_after,
+                created_before=created_before,
                 order=order,
                 limit=page_size,
                 cursor=cursor,

@@ -7,6 +7,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import httpx
@@ -148,6 +149,8 @@ class ReMeClient:
         memory_type: MemoryType | None = None,
         target: str | None = None,
         min_score: float | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
         order: Order | None = None,
     ) -> Iterator[Memory]:
         """Every memory of a workspace (filtered), following the cursors page by page."""
@@ -157,6 +160,8 @@ class ReMeClient:
                 memory_type=memory_type,
                 target=target,
                 min_score=min_score,
+                created_after=created_after,
+                created_before=created_before,
                 order=order,
                 limit=page_size,
                 cursor=cursor,

@@ -96,8 +96,14 @@ class MemoryUse(ResponseModel):
 
 
 class TaskRecordResult(FlowResult):
+    """The counters after the update; ``memory_list``, ``deleted_memory_ids`` and ``update_result``
+    are ReMe's own keys, sent by services that answer them too."""
+
     updated_memories: list[MemoryUse]
     not_found_memory_ids: list[str]
+    memory_list: list[ReMeMemory] | None = None
+    deleted_memory_ids: list[str] | None = None
+    update_result: UpdateResult | None = None
 
 
 class TaskDeleteResult(FlowResult):
