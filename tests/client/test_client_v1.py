@@ -75,6 +75,15 @@ async def test_iter_memories_follows_the_cursors_through_every_page(reme: AnyCli
     assert [m.memory_id for m in descending] == [f"m{i:03d}" for i in reversed(range(7))]
 
 
+async def test_iter_memories_passes_its_filters_to_every_page(reme: AnyClient) -> None:
+    mixed = [{"content": f"fact {i}", "memory_type": "personal" if i % 2 else "task"} for i in range(6)]
+    await done(reme.add_memories("w1", mixed))
+
+    personal = await collect(reme.iter_memories("w1", page_size=1, memory_type="personal"))
+
+    assert [m.content for m in personal] == ["fact 1", "fact 3", "fact 5"]
+
+
 async def test_search_modes_and_filters(reme: AnyClient) -> None:
     await done(reme.add_memories("w1", [*NOTES, {"content": "Follow the cursor of a page", "score": 0.9}]))
 
