@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from reme_client import JobTimeoutError
+from reme_client.models.results import TaskSummaryResult, ToolCallsRecorded
 
 from tests.client.conftest import AnyClient, collect, done, undeclared_fields
 from tests.integration.task_support import SUCCESS, responder, trajectory
@@ -115,5 +116,22 @@ async def test_a_submitted_summary_is_waited_for_until_the_worker_finishes_it(
 
     assert accepted.status == "queued" and waited.value.job.status == "queued"
     assert job.status == "done" and job.flow == "summary_task_memory"
-    assert job.result is not None and job.result["memory_list"][0]["when_to_use"] == SUCCESS["when_to_use"]
+    learnt = job.result_as(TaskSummaryResult)
+    assert [m.when_to_use for m in learnt.memory_list] == [SUCCESS["when_to_use"]]
+    assert undeclared_fields(learnt) == []
     assert undeclared_fields(accepted) == [] and undeclared_fields(job) == []
+
+
+async def test_a_submitted_tool_call_batch_gives_a_typed_result_once_done(
+    reme: AnyClient, standin: StandInOpenAI, database_url: str
+) -> None:
+    standin.responder = scripted_model
+    calls = [{"tool_name": "web_search", "input": {"q": "asyncio"}, "output": "GOOD result 1"}]
+
+    accepted = await done(reme.submit_add_tool_call_result("agent", calls))
+    await run_worker_once(database_url, standin)
+    job = await done(reme.wait_for_job(accepted.job_id, timeout=30, poll_interval=0.1))
+
+    recorded = job.result_as(ToolCallsRecorded)
+    assert recorded.deduplication_stats.added == 1 and recorded.judged is True
+    assert undeclared_fields(recorded) == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -12,6 +12,7 @@ MemoryType = Literal["task", "personal", "tool"]
 SearchMode = Literal["vector", "text", "hybrid"]
 Order = Literal["asc", "desc"]
 JobStatus = Literal["queued", "running", "done", "failed"]
+Result = TypeVar("Result", bound=BaseModel)
 
 
 class ResponseModel(BaseModel):
@@ -230,3 +231,13 @@ class Job(ResponseModel):
     @property
     def finished(self) -> bool:
         return self.status in ("done", "failed")
+
+    def result_as(self, model: type[Result]) -> Result:
+        """The result of a ``done`` job as the flow's typed result, e.g. ``TaskSummaryResult``
+        (flows keep it either as the envelope or as its metadata; both are read)."""
+        if self.result is None:
+            raise ValueError(f"job {self.job_id} is {self.status}: it has no result")
+        found = self.result
+        if isinstance(found.get("metadata"), dict) and "answer" in found:
+            found = {**found["metadata"], "answer": found["answer"], "success": found.get("success", True)}
+        return model.model_validate(found)
