@@ -8,6 +8,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+import reme_client
+
 CLIENT = Path(__file__).resolve().parents[2] / "clients" / "python"
 
 
@@ -30,7 +32,7 @@ def test_the_client_wheel_installs_and_imports_on_its_own(tmp_path: Path) -> Non
         check=False,
     )
     assert built.returncode == 0, built.stderr
-    [wheel] = tmp_path.glob("reme_client-*.whl")
+    [wheel] = tmp_path.glob(f"reme_client-{reme_client.__version__}-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         metadata = next(archive.read(n).decode() for n in names if n.endswith("METADATA"))

@@ -1,6 +1,7 @@
 """Python client of the ReMe memory service (sync ``ReMeClient`` and async ``AsyncReMeClient``)."""
 
 from reme_client._async import AsyncReMeClient
+from reme_client._core import CLIENT_VERSION
 from reme_client._sync import ReMeClient
 from reme_client.errors import (
     AuthenticationError,
@@ -24,7 +25,7 @@ from reme_client.models.flows import PersonalMessage, PersonalTrajectory, TaskMe
 from reme_client.models.results import ReMeMemory
 from reme_client.models.v1 import Memory, MemoryPatch, NewMemory, SearchHit
 
-__version__ = "0.1.0"
+__version__ = CLIENT_VERSION
 
 __all__ = [
     "AsyncReMeClient",

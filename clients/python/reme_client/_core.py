@@ -22,6 +22,7 @@ T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8002"
+CLIENT_VERSION = "0.1.0"
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
 RETRY_STATUSES = frozenset({503, 504})
 
@@ -201,7 +202,7 @@ class Settings:
     ) -> Settings:
         base = (base_url or os.environ.get("REME_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
         key = api_key if api_key is not None else os.environ.get("REME_API_KEY") or None
-        all_headers = {"user-agent": "reme-client", **(headers or {})}
+        all_headers = {"user-agent": f"reme-client/{CLIENT_VERSION}", **(headers or {})}
         if key:
             all_headers["authorization"] = f"Bearer {key}"
         limits = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)

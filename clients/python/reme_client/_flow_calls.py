@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from pydantic import BaseModel
@@ -39,6 +39,7 @@ from reme_client.models.results import (
 )
 
 MemoryRef = str | BaseModel | Mapping[str, Any]
+TaskSearchMode = Literal["vector", "hybrid"]
 
 
 def _given(**values: Any) -> dict[str, Any]:
@@ -99,7 +100,7 @@ def _retrieve_task(
     *,
     messages: Sequence[Mapping[str, Any]] | None,
     top_k: int | None,
-    search_mode: str | None,
+    search_mode: TaskSearchMode | None,
     min_score: float | None,
     created_after: datetime | str | None,
     created_before: datetime | str | None,
@@ -131,7 +132,7 @@ def retrieve_task_memory(
     *,
     messages: Sequence[Mapping[str, Any]] | None = None,
     top_k: int | None = None,
-    search_mode: str | None = None,
+    search_mode: TaskSearchMode | None = None,
     min_score: float | None = None,
     created_after: datetime | str | None = None,
     created_before: datetime | str | None = None,
@@ -162,7 +163,7 @@ def retrieve_task_memory_simple(
     *,
     messages: Sequence[Mapping[str, Any]] | None = None,
     top_k: int | None = None,
-    search_mode: str | None = None,
+    search_mode: TaskSearchMode | None = None,
     min_score: float | None = None,
     created_after: datetime | str | None = None,
     created_before: datetime | str | None = None,

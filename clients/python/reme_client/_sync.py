@@ -201,7 +201,9 @@ class ReMeClient:
         """Stream a workspace's memories (NDJSON, oldest first) as dicts, without holding them all."""
         call = v1.export_workspace(workspace_id, include_embeddings=include_embeddings)
         url = self.settings.base_url + call.path
-        with self._http.stream("GET", url, params=call.params, headers=self.settings.headers) as response:
+        with self._http.stream(
+            "GET", url, params=call.params, headers=self.settings.headers, timeout=self.settings.timeout
+        ) as response:
             if not response.is_success:
                 response.read()
                 raise_for_answer(response)
