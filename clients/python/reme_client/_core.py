@@ -15,7 +15,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel
 
-from reme_client.errors import FieldError, error_class
+from reme_client.errors import FieldError, ReMeConnectionError, ReMeTimeoutError, error_class
 from reme_client.models.flows import ReMeResponse
 
 T = TypeVar("T")
@@ -171,8 +171,6 @@ class RetryPolicy:
 
 def transport_error(error: httpx.TransportError, call: Call[Any], base_url: str) -> Exception:
     """The client's exception for a request that got no answer."""
-    from reme_client.errors import ReMeConnectionError, ReMeTimeoutError
-
     where = f"{call.method} {base_url}{call.path}"
     if isinstance(error, httpx.TimeoutException):
         return ReMeTimeoutError(f"{where}: no answer in time ({type(error).__name__})")
