@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from sqlalchemy import text
@@ -246,11 +247,11 @@ async def test_every_form_field_of_every_page_has_a_label(page: Any, client: htt
 async def test_an_invalid_workspace_id_is_refused_with_the_rule(page: Any, client: httpx.AsyncClient) -> None:
     response = await page.request.post(
         "/ui/workspaces",
-        form={"id": "no spaces allowed", "csrf_token": await _token(page)},
+        form={"id": "team/alpha", "csrf_token": await _token(page)},
     )
 
     assert response.status == 400
-    assert "letters, digits and _.:-" in await response.text()
+    assert "cannot contain &#39;/&#39;" in await response.text()
 
 
 async def _token(page: Any) -> str:
@@ -268,3 +269,24 @@ async def test_stored_markup_is_shown_as_text_never_run(page: Any, client: httpx
 
     assert await page.evaluate("window.pwned") is None
     assert hostile in await page.locator("#results").inner_text()
+
+
+async def test_a_workspace_id_with_spaces_and_a_hash_works_everywhere(
+    page: Any, client: httpx.AsyncClient
+) -> None:
+    odd = "team alpha #1"
+
+    await page.goto("/ui")
+    await page.fill("#new-id", odd)
+    await page.click("button:text('Create')")
+    heading = await page.locator("h1").inner_text()
+    (memory_id,) = await add_memories(client, quote(odd, safe=""), [{"content": "first"}])
+    await page.reload()
+    await page.locator("#memories tbody a").first.click()
+    await page.fill("#content", "second")
+    await page.click("#edit button[type=submit]")
+    await page.wait_for_url("**saved=1")
+
+    assert heading == odd
+    stored = await client.get(f"/v1/workspaces/{quote(odd, safe='')}/memories/{memory_id}")
+    assert stored.json()["content"] == "second"

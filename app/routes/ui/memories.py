@@ -161,7 +161,9 @@ class MemoriesController(Controller):
         if patch.changes or patch.metadata is not None:
             await patch_memory(services, workspace_id, id, patch, request_id=current_request_id())
             saved = "1"
-        return Redirect(path=f"/ui/w/{workspace_id}/memory?id={url_quote(id)}&saved={saved}", status_code=303)
+        return Redirect(
+            path=f"/ui/w/{url_quote(workspace_id)}/memory?id={url_quote(id)}&saved={saved}", status_code=303
+        )
 
     @post("/memory/delete")
     async def remove(
@@ -169,4 +171,4 @@ class MemoriesController(Controller):
     ) -> Redirect:
         viewer.require("write", workspace_id)
         await delete_memory(services, workspace_id, id, request_id=current_request_id())
-        return Redirect(path=f"/ui/w/{workspace_id}?deleted={url_quote(id)}", status_code=303)
+        return Redirect(path=f"/ui/w/{url_quote(workspace_id)}?deleted={url_quote(id)}", status_code=303)

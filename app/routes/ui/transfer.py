@@ -22,6 +22,7 @@ from app.store.console import reme_dump_lines, workspace_overview
 from app.store.memory_lines import ParsedLine, collect_lines, parse_lines
 from app.store.transfer import write_memories
 from app.store.workspaces import get_workspace
+from app.ui.format import url_quote
 
 NDJSON = "application/x-ndjson"
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ class TransferController(Controller):
         viewer.require("read", workspace_id)
         async with services.db.session() as session:
             await get_workspace(session, workspace_id)
-        disposition = f'attachment; filename="{workspace_id}.jsonl"'
+        disposition = f"attachment; filename*=UTF-8''{url_quote(workspace_id)}.jsonl"
         return Stream(
             reme_dump_lines(services, workspace_id),
             media_type=NDJSON,

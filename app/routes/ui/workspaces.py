@@ -16,6 +16,7 @@ from app.routes.ui.common import PAGE_SIZE, ViewerDep, optional, page
 from app.store.browse import decode_cursor, encode_cursor
 from app.store.console import workspace_overviews
 from app.store.workspaces import create_workspace, delete_workspace, require_valid_workspace_id
+from app.ui.format import url_quote
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
@@ -54,7 +55,7 @@ class WorkspacesController(Controller):
         viewer.require("write", workspace_id)
         async with services.db.session() as session:
             await create_workspace(session, workspace_id, description=str(data.get("description", "")))
-        return Redirect(path=f"/ui/w/{workspace_id}", status_code=303)
+        return Redirect(path=f"/ui/w/{url_quote(workspace_id)}", status_code=303)
 
     @post("/w/{workspace_id:str}/delete")
     async def remove(
@@ -67,4 +68,4 @@ class WorkspacesController(Controller):
             count = await delete_workspace(session, workspace_id)
         if count is None:
             raise NotFound(f"no workspace {workspace_id!r}")
-        return Redirect(path=f"/ui?deleted={workspace_id}", status_code=303)
+        return Redirect(path=f"/ui?deleted={url_quote(workspace_id)}", status_code=303)
