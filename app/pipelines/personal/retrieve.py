@@ -57,7 +57,8 @@ class RetrieveContext(PipelineContext):
     services: Services
     query: str
     top_k: int
-    user_name: str
+    # None: every user's facts in the workspace.
+    user_name: str | None
     now: datetime
     time_range: TimeRange | None = None
     time_source: str = ""
@@ -141,6 +142,7 @@ async def search_facts(ctx: RetrieveContext) -> None:
         embedding=ctx.embedding,
         text=_any_word(ctx.search_text),
         boost_event_range=(time_range.start, time_range.end) if time_range else None,
+        find_people=ctx.user_name is None,
     )
     async with ctx.services.db.session() as session:
         hits = await search_memories(session, request)
@@ -164,11 +166,12 @@ async def rerank_facts(ctx: RetrieveContext) -> None:
     llm = ctx.services.llm_client
     if not ctx.services.settings.personal.rerank or llm is None or len(ctx.hits) < 2:
         return
+    whose = ctx.user_name or "the people of this workspace"
     listing = "\n".join(f"[{i}] {h.memory.content}" for i, h in enumerate(ctx.hits))
     try:
         answer = await llm.structured(
             [
-                {"role": "system", "content": render_prompt("rerank_memories", user_name=ctx.user_name)},
+                {"role": "system", "content": render_prompt("rerank_memories", user_name=whose)},
                 {"role": "user", "content": f"Question: {ctx.query}\n\nMemories:\n{listing}"},
             ],
             RerankedMemories,
