@@ -303,7 +303,9 @@ def table(results: dict[str, dict[str, dict[str, float]]]) -> str:
     rows = []
     for name, summary in results.items():
         r = summary["all"]
-        rows.append(f"| {name} | {r['any@5']} | {r['any@10']} | {r['all@10']} | {r['any@20']} | {r['all@20']} |")
+        rows.append(
+            f"| {name} | {r['any@5']} | {r['any@10']} | {r['all@10']} | {r['any@20']} | {r['all@20']} |"
+        )
     return head + "\n".join(rows)
 
 
@@ -318,7 +320,7 @@ def main() -> None:
     parser.add_argument(
         "--routes",
         default="personal",
-        help="comma-separated: personal (retrieve_personal_memory), v1-vector, v1-text, v1-hybrid (/v1 search)",
+        help="comma-separated: personal (retrieve_personal_memory), v1-vector, v1-text, v1-hybrid",
     )
     parser.add_argument("--out", type=Path, default=None, help="write the results JSON here")
     args = parser.parse_args()
@@ -339,7 +341,9 @@ def main() -> None:
         with httpx.Client(base_url=url, timeout=120) as client:
             if not args.no_load:
                 load(client, conversations, files)
-            service = {route: service_recall(client, conversations, route) for route in args.routes.split(",")}
+            service = {
+                route: service_recall(client, conversations, route) for route in args.routes.split(",")
+            }
     finally:
         if process is not None:
             process.stop()

@@ -106,7 +106,7 @@ async def search_memories(session: AsyncSession, request: SearchRequest) -> list
     if request.find_people and scan.exact and request.filters.target is None and request.text.strip():
         targets = await workspace_targets(session, request.filters.workspace_id)
         people = names_in(request.text, targets)
-    if use_text and scan.exact:
+    if use_vector and use_text and scan.exact:
         rows = await exact_hybrid(
             session,
             clauses=request.filters.clauses(),
