@@ -3,8 +3,9 @@
 1. resolve_query_time  time phrases in the query become a range (app.timeexpr; the LLM only
                        for a phrase the resolver cannot read, and only when one is configured)
 2. embed_query         the whole query
-3. search_facts        one hybrid SQL search over the user's personal memories, with the range's
-                       facts as a third ranked list; facts in the range first, insights lifted
+3. search_facts        one hybrid SQL search over the user's personal memories (every user's
+                       without user_name), people named in the query and the range's facts
+                       lifted (app.store.exact_search); facts in the range first, insights lifted
 4. rerank_facts        optional LLM rerank (``personal.rerank``, off by default)
 
 The optional model calls never fail a retrieval: without them the answer is the search's.
@@ -133,7 +134,8 @@ async def embed_query(ctx: RetrieveContext) -> None:
 
 
 async def search_facts(ctx: RetrieveContext) -> None:
-    """Hybrid search of the user's memories; facts in the time range come first, then by fused rank."""
+    """Hybrid search of the user's memories (without a user, the workspace's); facts in the time
+    range come first, then by fused score."""
     time_range = ctx.time_range
     request = SearchRequest(
         filters=SearchFilters(workspace_id=ctx.workspace_id, memory_type="personal", target=ctx.user_name),
@@ -149,7 +151,9 @@ async def search_facts(ctx: RetrieveContext) -> None:
     bonus = ctx.services.settings.personal.insight_bonus
 
     def rank(hit: SearchHit) -> tuple[bool, float]:
-        in_range = time_range is not None and time_range.contains(hit.memory.event_time)
+        # When a memory has no event time, when it was recorded stands in for it.
+        moment = hit.memory.event_time or hit.memory.time_created
+        in_range = time_range is not None and time_range.contains(moment)
         lift = bonus if hit.memory.reflection_subject else 0.0
         return in_range, hit.fused_score + lift
 
