@@ -213,7 +213,7 @@ class AsyncReMeClient:
         call = v1.export_workspace(workspace_id, include_embeddings=include_embeddings)
         url = self.settings.base_url + call.path
         async with self._http.stream(
-            "GET", url, params=call.params, headers=self.settings.headers
+            "GET", url, params=call.params, headers=self.settings.headers, timeout=self.settings.timeout
         ) as response:
             if not response.is_success:
                 await response.aread()
