@@ -22,7 +22,10 @@ from app.settings import Settings
 log = logging.getLogger(__name__)
 
 EMBEDDED_DATABASE = "reme"
-ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"
+# An installed package carries the migrations in app/migrations (see setup.py); a checkout
+# (or an editable install) has them in the top-level alembic/ folder.
+PACKAGED_MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+CHECKOUT_MIGRATIONS = Path(__file__).resolve().parent.parent / "alembic"
 
 
 @dataclass
@@ -156,11 +159,22 @@ class Database:
             return await conn.scalar(text("SELECT version_num FROM alembic_version"))
 
 
+def migrations_dir() -> Path:
+    """Where the Alembic scripts are: next to the code, never looked up from the working directory."""
+    for candidate in (PACKAGED_MIGRATIONS, CHECKOUT_MIGRATIONS):
+        if (candidate / "env.py").is_file() and (candidate / "versions").is_dir():
+            return candidate
+    raise RuntimeError(
+        f"the database migrations are missing (looked in {PACKAGED_MIGRATIONS} and {CHECKOUT_MIGRATIONS}); "
+        "reinstall the package"
+    )
+
+
 def alembic_config(settings: Settings, connection: Connection | None = None) -> Any:
     from alembic.config import Config
 
     config = Config()
-    config.set_main_option("script_location", str(ALEMBIC_DIR))
+    config.set_main_option("script_location", str(migrations_dir()))
     config.attributes["settings"] = settings
     if connection is not None:
         config.attributes["connection"] = connection
