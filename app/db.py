@@ -11,9 +11,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from sqlalchemy import Connection, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from app.errors import SchemaMismatch
@@ -80,6 +81,17 @@ def normalise_url(url: str) -> str:
     """Accept ``postgres://`` and ``postgresql://`` URLs and use the asyncpg driver."""
     parsed = make_url(url.replace("postgres://", "postgresql://", 1))
     return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+
+
+def describe_database(settings: Settings) -> str:
+    """Which database the settings point at, for people: the data directory, or the URL without password."""
+    if not settings.database_url:
+        return f"embedded PostgreSQL in {settings.data_dir} (REME_DATA_DIR)"
+    url = make_url(normalise_url(settings.database_url))
+    shown = URL.create(
+        "postgresql", url.username, None, url.host, url.port, url.database, query=url.query
+    ).render_as_string(hide_password=False)
+    return unquote(shown)  # a socket directory reads as ?host=/run/postgresql, not %2F
 
 
 def build_engine(url: str, settings: Settings) -> AsyncEngine:

@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from app.errors import InvalidInput, LLMNotConfigured, ReMeError
 from app.logging import set_request_id
@@ -39,12 +40,30 @@ def load_job_handlers() -> dict[str, JobHandler]:
     return JOB_HANDLERS
 
 
-async def run_one_job(services: Services) -> bool:
-    """Take and run one job; False when the queue had nothing runnable."""
+Outcome = Literal["done", "failed"]
+
+
+@dataclass
+class WorkerTally:
+    """What a worker did: jobs done, and job attempts that failed (retried later or failed for good)."""
+
+    done: int = 0
+    failed: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.done + self.failed
+
+    def add(self, other: WorkerTally) -> WorkerTally:
+        return WorkerTally(self.done + other.done, self.failed + other.failed)
+
+
+async def run_one_job(services: Services) -> Outcome | None:
+    """Take and run one job; None when the queue had nothing runnable."""
     async with services.db.session() as session:
         job = await claim_job(session)
     if job is None:
-        return False
+        return None
     set_request_id(f"job-{job.id.hex[:16]}")
     handler = JOB_HANDLERS.get(job.flow)
     try:
@@ -59,27 +78,30 @@ async def run_one_job(services: Services) -> bool:
         log.warning(
             "job %s (%s) attempt %d failed, now %s: %s", job.id, job.flow, job.attempts, status, message
         )
-        return True
+        return "failed"
     async with services.db.session() as session:
         await complete_job(session, job, result)
     log.info("job %s (%s) done", job.id, job.flow)
-    return True
+    return "done"
 
 
 async def run_worker(
     services: Services, *, once: bool = False, poll_seconds: float = 1.0, stop: asyncio.Event | None = None
-) -> int:
-    """Process jobs until ``stop`` is set (or the queue is empty, with ``once``); returns jobs run."""
+) -> WorkerTally:
+    """Process jobs until ``stop`` is set (or the queue is empty, with ``once``); returns what it did."""
     load_job_handlers()
     stop = stop or asyncio.Event()
-    done = 0
+    tally = WorkerTally()
     while not stop.is_set():
-        ran = await run_one_job(services)
-        done += int(ran)
-        if ran:
+        outcome = await run_one_job(services)
+        if outcome == "done":
+            tally.done += 1
+        elif outcome == "failed":
+            tally.failed += 1
+        if outcome is not None:
             continue
         if once:
             break
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=poll_seconds)
-    return done
+    return tally

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from app.errors import NotFound
@@ -27,7 +28,8 @@ class LibraryEntry:
     description: str
     file: Path
 
-    def count(self) -> int:
+    @cached_property
+    def memory_count(self) -> int:
         """Memories in the file (one per non-empty line)."""
         with self.file.open("rb") as handle:
             return sum(1 for line in handle if line.strip())
