@@ -161,3 +161,7 @@ def describe_failure(exc: Exception) -> str:
     if isinstance(exc, ReMeError):
         return exc.message
     return f"cannot reach the database {describe_database(get_settings())}: {exc}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
