@@ -47,10 +47,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             log.error("cannot reach the database %s: %s", describe_database(settings), exc)
             raise
         app.state.services = services
+        # Whoever runs the app says where it listens (`reme serve`, `reme mcp`); else it is in-process.
+        listening = getattr(app.state, "listening", None) or "in-process"
         log.info(
-            "serving on http://%s:%d; database: %s; embeddings: %s (%d dims); chat model: %s",
-            settings.server.host,
-            settings.server.port,
+            "serving on %s; database: %s; embeddings: %s (%d dims); chat model: %s",
+            listening,
             describe_database(settings),
             services.embedder.model_name,
             services.embedder.dim,

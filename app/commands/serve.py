@@ -23,13 +23,13 @@ def run_serve(args: argparse.Namespace) -> int:
     from app.main import create_app
 
     settings = get_settings()
-    # The start-up line names the address, so the settings carry what is actually used.
     if args.host is not None:
         settings.server.host = args.host
     if args.port is not None:
         settings.server.port = args.port
     announce_database(settings)
     app = create_app(settings)
+    app.state.listening = f"http://{settings.server.host}:{settings.server.port}"  # for the start-up line
     server = uvicorn.Server(
         uvicorn.Config(
             app,
