@@ -22,17 +22,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from app.jobs import WorkerTally, run_worker
+    from app.main import job_handlers
 
     async def main() -> WorkerTally:
         async with cli_services() as services:
             print(f"reme: worker chat model: {services.settings.llm.describe()}", file=sys.stderr, flush=True)
+            handlers = job_handlers()
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
             tallies = await asyncio.gather(
                 *(
-                    run_worker(services, once=args.once, poll_seconds=args.poll, stop=stop)
+                    run_worker(services, handlers, once=args.once, poll_seconds=args.poll, stop=stop)
                     for _ in range(max(1, args.concurrency))
                 )
             )
