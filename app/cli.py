@@ -70,19 +70,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="DEBUG, INFO, WARNING (default: $REME_LOG_LEVEL, else INFO for serve, worker and mcp, "
         "WARNING for the others)",
     )
-    parser.add_argument(
-        "-v",
-        "--verbose",
-        action="count",
-        default=0,
-        help="more detail: INFO lines of every command, migrations and the HTTP server (-vv: DEBUG)",
-    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help=VERBOSE_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     version = sub.add_parser("version", help="print the version")
     version.set_defaults(func=lambda args: print(__version__) or 0)
     for module in COMMAND_MODULES:
         module.register(sub)
+    accept_verbose_everywhere(parser)
     return parser
+
+
+VERBOSE_HELP = "more detail: INFO lines of every command, migrations and the HTTP server (-vv: DEBUG)"
+
+
+def accept_verbose_everywhere(parser: argparse.ArgumentParser) -> None:
+    """``-v`` after a subcommand too (``reme db upgrade -v``), not only before it."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                child.add_argument(
+                    "-v", "--verbose", action="count", default=argparse.SUPPRESS, help=VERBOSE_HELP
+                )
+                accept_verbose_everywhere(child)
 
 
 def apply_reme_options(pairs: Sequence[str]) -> str:
