@@ -146,7 +146,7 @@ async def test_http_load_of_an_unknown_library_is_404_naming_the_known_ones(
 async def test_http_load_into_an_invalid_workspace_id_is_400_and_writes_nothing(
     client: httpx.AsyncClient,
 ) -> None:
-    response = await client.post("/v1/library/appworld/load", json={"workspace_id": "no spaces allowed"})
+    response = await client.post("/v1/library/appworld/load", json={"workspace_id": "no/slashes"})
 
     assert response.status_code == 400
     assert (await client.get("/v1/workspaces")).json()["items"] == []

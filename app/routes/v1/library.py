@@ -8,8 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.library import LIBRARY, load_library
 from app.logging import current_request_id
-from app.models.workspace import WORKSPACE_ID_PATTERN
 from app.routes.deps import ServicesDep
+from app.schemas.flow import WorkspaceId
 
 
 class LibraryOut(BaseModel):
@@ -25,10 +25,8 @@ class LibraryList(BaseModel):
 class LibraryLoad(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    workspace_id: str | None = Field(
-        default=None,
-        pattern=WORKSPACE_ID_PATTERN,
-        description="target workspace (default: the library's name)",
+    workspace_id: WorkspaceId | None = Field(
+        default=None, description="target workspace (default: the library's name)"
     )
     replace: bool = Field(
         default=False,
