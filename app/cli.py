@@ -12,13 +12,17 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from app.commands import EXIT_USAGE, exit_code_for
 from app.commands import data as data_commands
 from app.commands import db as db_commands
 from app.commands import keys as keys_commands
+from app.commands import library as library_commands
 from app.commands import mcp as mcp_commands
 from app.commands import reembed as reembed_commands
 from app.commands import serve as serve_commands
+from app.commands import status as status_commands
 from app.commands import worker as worker_commands
+from app.errors import ReMeError, SchemaMismatch
 from app.logging import configure_logging
 from app.version import __version__
 
@@ -27,13 +31,18 @@ log = logging.getLogger("reme.cli")
 # Each module contributes subcommands with ``register(subparsers)``.
 COMMAND_MODULES = [
     serve_commands,
+    status_commands,
     db_commands,
     worker_commands,
     keys_commands,
     reembed_commands,
     data_commands,
+    library_commands,
     mcp_commands,
 ]
+# Commands that keep running log their progress at INFO; one-shot commands print their result
+# and log only warnings unless -v is given.
+LONG_RUNNING = {"serve", "worker", "mcp"}
 
 # ReMe's dotted options and the settings they map onto (as environment variables).
 REME_OPTION_ENV = {
@@ -55,13 +64,34 @@ def build_parser() -> argparse.ArgumentParser:
         prog="reme",
         description="Agent memory on PostgreSQL + pgvector (ReMe-compatible).",
     )
-    parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING (default: settings)")
+    parser.add_argument(
+        "--log-level",
+        default=None,
+        help="DEBUG, INFO, WARNING (default: $REME_LOG_LEVEL, else INFO for serve, worker and mcp, "
+        "WARNING for the others)",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help=VERBOSE_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     version = sub.add_parser("version", help="print the version")
     version.set_defaults(func=lambda args: print(__version__) or 0)
     for module in COMMAND_MODULES:
         module.register(sub)
+    accept_verbose_everywhere(parser)
     return parser
+
+
+VERBOSE_HELP = "more detail: INFO lines of every command, migrations and the HTTP server (-vv: DEBUG)"
+
+
+def accept_verbose_everywhere(parser: argparse.ArgumentParser) -> None:
+    """``-v`` after a subcommand too (``reme db upgrade -v``), not only before it."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                child.add_argument(
+                    "-v", "--verbose", action="count", default=argparse.SUPPRESS, help=VERBOSE_HELP
+                )
+                accept_verbose_everywhere(child)
 
 
 def apply_reme_options(pairs: Sequence[str]) -> str:
@@ -101,13 +131,45 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.log_level:
-        configure_logging(args.log_level)
+    configure_logging(log_level(args), verbose=args.verbose > 0)
     func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
     if func is None:
         parser.print_help()
-        return 2
-    return int(func(args) or 0)
+        return EXIT_USAGE
+    return run_command(func, args)
+
+
+def log_level(args: argparse.Namespace) -> str:
+    if args.verbose > 1:
+        return "DEBUG"
+    if args.log_level:
+        return str(args.log_level)
+    if args.verbose:
+        return "INFO"
+    return os.environ.get("REME_LOG_LEVEL") or ("INFO" if args.command in LONG_RUNNING else "WARNING")
+
+
+def run_command(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run a subcommand; the errors a person can act on are one line on stderr, not a traceback."""
+    try:
+        return int(func(args) or 0)
+    except Exception as exc:
+        code = exit_code_for(exc)
+        if code is None:
+            raise
+        print(f"reme: {describe_failure(exc)}", file=sys.stderr)
+        return code
+
+
+def describe_failure(exc: Exception) -> str:
+    from app.db import describe_database
+    from app.settings import get_settings
+
+    if isinstance(exc, SchemaMismatch):
+        return f"refused: {exc.message}"
+    if isinstance(exc, ReMeError):
+        return exc.message
+    return f"cannot reach the database {describe_database(get_settings())}: {exc}"
 
 
 if __name__ == "__main__":

@@ -11,9 +11,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from sqlalchemy import Connection, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from app.errors import SchemaMismatch
@@ -22,7 +23,10 @@ from app.settings import Settings
 log = logging.getLogger(__name__)
 
 EMBEDDED_DATABASE = "reme"
-ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"
+# An installed package carries the migrations in app/migrations (see setup.py); a checkout
+# (or an editable install) has them in the top-level alembic/ folder.
+PACKAGED_MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+CHECKOUT_MIGRATIONS = Path(__file__).resolve().parent.parent / "alembic"
 
 
 @dataclass
@@ -77,6 +81,17 @@ def normalise_url(url: str) -> str:
     """Accept ``postgres://`` and ``postgresql://`` URLs and use the asyncpg driver."""
     parsed = make_url(url.replace("postgres://", "postgresql://", 1))
     return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+
+
+def describe_database(settings: Settings) -> str:
+    """Which database the settings point at, for people: the data directory, or the URL without password."""
+    if not settings.database_url:
+        return f"embedded PostgreSQL in {settings.data_dir} (REME_DATA_DIR)"
+    url = make_url(normalise_url(settings.database_url))
+    shown = URL.create(
+        "postgresql", url.username, None, url.host, url.port, url.database, query=url.query
+    ).render_as_string(hide_password=False)
+    return unquote(shown)  # a socket directory reads as ?host=/run/postgresql, not %2F
 
 
 def build_engine(url: str, settings: Settings) -> AsyncEngine:
@@ -156,11 +171,22 @@ class Database:
             return await conn.scalar(text("SELECT version_num FROM alembic_version"))
 
 
+def migrations_dir() -> Path:
+    """Where the Alembic scripts are: next to the code, never looked up from the working directory."""
+    for candidate in (PACKAGED_MIGRATIONS, CHECKOUT_MIGRATIONS):
+        if (candidate / "env.py").is_file() and (candidate / "versions").is_dir():
+            return candidate
+    raise RuntimeError(
+        f"the database migrations are missing (looked in {PACKAGED_MIGRATIONS} and {CHECKOUT_MIGRATIONS}); "
+        "reinstall the package"
+    )
+
+
 def alembic_config(settings: Settings, connection: Connection | None = None) -> Any:
     from alembic.config import Config
 
     config = Config()
-    config.set_main_option("script_location", str(ALEMBIC_DIR))
+    config.set_main_option("script_location", str(migrations_dir()))
     config.attributes["settings"] = settings
     if connection is not None:
         config.attributes["connection"] = connection

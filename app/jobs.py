@@ -10,7 +10,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from app.errors import InvalidInput, LLMNotConfigured, ReMeError
 from app.logging import set_request_id
@@ -26,12 +27,30 @@ JobHandlers = Mapping[str, JobHandler]
 PERMANENT_ERRORS = (InvalidInput, LLMNotConfigured)
 
 
-async def run_one_job(services: Services, handlers: JobHandlers) -> bool:
-    """Take and run one job; False when the queue had nothing runnable."""
+Outcome = Literal["done", "failed"]
+
+
+@dataclass
+class WorkerTally:
+    """What a worker did: jobs done, and job attempts that failed (retried later or failed for good)."""
+
+    done: int = 0
+    failed: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.done + self.failed
+
+    def add(self, other: WorkerTally) -> WorkerTally:
+        return WorkerTally(self.done + other.done, self.failed + other.failed)
+
+
+async def run_one_job(services: Services, handlers: JobHandlers) -> Outcome | None:
+    """Take and run one job; None when the queue had nothing runnable."""
     async with services.db.session() as session:
         job = await claim_job(session)
     if job is None:
-        return False
+        return None
     set_request_id(f"job-{job.id.hex[:16]}")
     handler = handlers.get(job.flow)
     try:
@@ -46,11 +65,11 @@ async def run_one_job(services: Services, handlers: JobHandlers) -> bool:
         log.warning(
             "job %s (%s) attempt %d failed, now %s: %s", job.id, job.flow, job.attempts, status, message
         )
-        return True
+        return "failed"
     async with services.db.session() as session:
         await complete_job(session, job, result)
     log.info("job %s (%s) done", job.id, job.flow)
-    return True
+    return "done"
 
 
 async def run_worker(
@@ -60,20 +79,23 @@ async def run_worker(
     once: bool = False,
     poll_seconds: float = 1.0,
     stop: asyncio.Event | None = None,
-) -> int:
+) -> WorkerTally:
     """Process jobs with ``handlers`` until ``stop`` is set (or the queue is empty, with ``once``).
 
-    Returns how many jobs ran.
+    Returns how many jobs were done and how many attempts failed.
     """
     stop = stop or asyncio.Event()
-    done = 0
+    tally = WorkerTally()
     while not stop.is_set():
-        ran = await run_one_job(services, handlers)
-        done += int(ran)
-        if ran:
+        outcome = await run_one_job(services, handlers)
+        if outcome == "done":
+            tally.done += 1
+        elif outcome == "failed":
+            tally.failed += 1
+        if outcome is not None:
             continue
         if once:
             break
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=poll_seconds)
-    return done
+    return tally

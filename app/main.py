@@ -11,7 +11,9 @@ from litestar.di import Provide
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from sqlalchemy.exc import InterfaceError, OperationalError
 
+from app.db import describe_database
 from app.errors import SchemaMismatch
 from app.jobs import JobHandler
 from app.middleware import request_id_middleware
@@ -44,20 +46,29 @@ def create_app(settings: Settings | None = None) -> Litestar:
         try:
             services = await Services.start(settings)
         except SchemaMismatch as exc:
+            app.state.startup_error = exc  # `reme serve` exits with its code, without a traceback
             log.error("refusing to start: %s", exc.message)
             raise
+        except (ConnectionError, OperationalError, InterfaceError) as exc:
+            app.state.startup_error = exc
+            log.error("cannot reach the database %s: %s", describe_database(settings), exc)
+            raise
         app.state.services = services
+        # Whoever runs the app says where it listens (`reme serve`, `reme mcp`); else it is in-process.
+        listening = getattr(app.state, "listening", None) or "in-process"
         log.info(
-            "ready: database %s, embeddings %s (%d dims), LLM %s",
-            "embedded" if settings.embedded else "external",
+            "serving on %s; database: %s; embeddings: %s (%d dims); chat model: %s",
+            listening,
+            describe_database(settings),
             services.embedder.model_name,
             services.embedder.dim,
-            settings.llm.model if services.llm_client else "not configured",
+            settings.llm.describe(),
         )
         try:
             yield
         finally:
             await services.stop()
+            log.info("stopped")
 
     app = Litestar(
         route_handlers=[HealthController, v1_router(), ui_router(), *compat_routes()],

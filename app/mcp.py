@@ -122,12 +122,15 @@ def build_server(caller: FlowCaller) -> Server[Any]:
 
 
 @asynccontextmanager
-async def running_app(settings: Settings) -> AsyncIterator[tuple[Services, httpx.AsyncClient]]:
+async def running_app(
+    settings: Settings, listening: str | None = None
+) -> AsyncIterator[tuple[Services, httpx.AsyncClient]]:
     """The app with its lifespan (database, models), its services, and an HTTP client bound to
-    it in-process."""
+    it in-process; ``listening`` says where clients reach it, for the start-up line."""
     from app.main import create_app
 
     app: Litestar = create_app(settings)
+    app.state.listening = listening
     async with (
         app.lifespan(),
         httpx.AsyncClient(
@@ -145,7 +148,8 @@ async def serve(
         # Lending the server's key to every network client would switch auth off for them.
         log.warning("--api-key / REME_API_KEY is for stdio only; over HTTP each client sends its own key")
         api_key = None
-    async with running_app(settings) as (services, http):
+    listening = "MCP over stdio" if transport == "stdio" else f"MCP ({transport}) on http://{host}:{port}"
+    async with running_app(settings, listening) as (services, http):
         server = build_server(FlowCaller(http, flow_tools(FLOW_HANDLERS), api_key))
         if transport == "stdio":
             from mcp.server.stdio import stdio_server

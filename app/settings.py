@@ -58,6 +58,12 @@ class LLMSettings(BaseModel):
     def configured(self) -> bool:
         return bool(self.base_url or self.api_key)
 
+    def describe(self) -> str:
+        """The chat model, for start-up lines and ``reme status``."""
+        if not self.configured:
+            return "none: summary flows answer 503 (set REME_LLM__BASE_URL and REME_LLM__API_KEY)"
+        return f"{self.model} at {self.base_url or 'the OpenAI API'}"
+
 
 class EmbeddingSettings(BaseModel):
     """Embeddings: the bundled local model, or an OpenAI-compatible API."""
@@ -88,6 +94,11 @@ class EmbeddingSettings(BaseModel):
         if self.resolved_provider == "local":
             return LOCAL_EMBEDDING_DIM if self.dim is None else self.dim
         return self.dim or DEFAULT_OPENAI_EMBEDDING_DIM
+
+    def describe(self) -> str:
+        """The embedding model, for start-up lines and ``reme status``."""
+        where = "local" if self.resolved_provider == "local" else f"at {self.base_url or 'the OpenAI API'}"
+        return f"{self.resolved_model} ({self.resolved_dim} dims, {where})"
 
 
 class AuthSettings(BaseModel):

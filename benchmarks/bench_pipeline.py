@@ -4,7 +4,7 @@ The stand-in answers every chat and embedding call at once (sub-millisecond) and
 the time it spent; overhead per trajectory = (request wall time - stand-in busy time) /
 trajectories. Model-client time inside the service (the openai client serialising and
 parsing) is counted as overhead, so the figure is an upper bound. The trajectory is a real
-ReMe one (``task_messages.json`` in the shared compat data, else a synthetic one).
+ReMe one (``tests/fixtures/reme/task_messages.json``).
 
 ReMe's summary flow parses free-text LLM answers in its own format; with a schema-driven
 stand-in it extracts nothing, so its timing would not describe the same work. It is
@@ -20,7 +20,6 @@ import json
 import random
 import statistics
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -37,21 +36,14 @@ from benchmarks.common import (
     write_results,
 )
 
-TRAJECTORY_FILE = REPO.parent / "shared" / "data" / "reme-compat" / "task_messages.json"
+# ReMe's real trajectory, kept with the tests (tests/fixtures/reme/README.md says where it comes from).
+TRAJECTORY_FILE = REPO / "tests" / "fixtures" / "reme" / "task_messages.json"
 WORKSPACE = "bench-pipeline"
 
 
 def trajectory_messages() -> list[dict[str, Any]]:
-    for path in (TRAJECTORY_FILE, Path("/work/shared/data/reme-compat/task_messages.json")):
-        if path.exists():
-            messages: list[dict[str, Any]] = json.loads(path.read_text())
-            return messages
-    return [
-        {"role": "user", "content": "Find the three most played songs in my Spotify library."},
-        {"role": "assistant", "content": "I will log in, page through the library and sort by play count."},
-        {"role": "tool", "content": '{"songs": [{"title": "A", "plays": 12}, {"title": "B", "plays": 9}]}'},
-        {"role": "assistant", "content": "The most played songs are A and B."},
-    ]
+    messages: list[dict[str, Any]] = json.loads(TRAJECTORY_FILE.read_text())
+    return messages
 
 
 def bodies(batches: list[int]) -> list[dict[str, Any]]:

@@ -15,9 +15,7 @@ import time
 from pathlib import Path
 from typing import Literal
 
-from tqdm import tqdm
-
-from app.settings import get_settings
+from app.commands import EXIT_USAGE, cli_services, progress_bar
 
 FileFormat = Literal["reme", "ndjson"]
 
@@ -50,7 +48,6 @@ def detect_format(file: Path) -> FileFormat:
 
 def run_load(args: argparse.Namespace) -> int:
     from app.errors import ReMeError
-    from app.services import Services
     from app.store.memory_lines import read_memory_file
     from app.store.transfer import write_memories
     from app.store.workspaces import require_valid_workspace_id
@@ -62,15 +59,14 @@ def run_load(args: argparse.Namespace) -> int:
         lines = read_memory_file(file)
     except (ReMeError, OSError, ValueError) as exc:
         print(f"reme load: {getattr(exc, 'message', exc)}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     if file_format == "reme":
         for line in lines:
             line.embedding = None
 
     async def work() -> int:
-        services = await Services.start(get_settings())
-        try:
-            with tqdm(total=len(lines), unit="memory", desc="embedding", file=sys.stderr) as bar:
+        async with cli_services() as services:
+            with progress_bar("embedding", len(lines)) as bar:
                 return await write_memories(
                     services,
                     args.workspace,
@@ -79,8 +75,6 @@ def run_load(args: argparse.Namespace) -> int:
                     reason=f"reme load {file.name}",
                     on_progress=bar.update,
                 )
-        finally:
-            await services.stop()
 
     started = time.perf_counter()
     count = asyncio.run(work())
@@ -93,7 +87,6 @@ def run_load(args: argparse.Namespace) -> int:
 
 
 def run_dump(args: argparse.Namespace) -> int:
-    from app.services import Services
     from app.store.transfer import dump_workspace_file
 
     file: Path = args.file.resolve()
@@ -102,9 +95,8 @@ def run_dump(args: argparse.Namespace) -> int:
     )
 
     async def work() -> int:
-        services = await Services.start(get_settings())
-        try:
-            with tqdm(unit="memory", desc="writing", file=sys.stderr) as bar:
+        async with cli_services() as services:
+            with progress_bar("writing") as bar:
                 return await dump_workspace_file(
                     services,
                     args.workspace,
@@ -113,8 +105,6 @@ def run_dump(args: argparse.Namespace) -> int:
                     include_embeddings=args.include_embeddings and file_format == "ndjson",
                     on_progress=bar.update,
                 )
-        finally:
-            await services.stop()
 
     count = asyncio.run(work())
     print(f"wrote {count} memories of {args.workspace} to {file} ({file_format})")

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import os
 
+from app.commands import announce_database
 from app.settings import get_settings
 
 # The transports of app.mcp, named here so that building the parser imports nothing heavy.
@@ -30,6 +31,7 @@ def run_mcp(args: argparse.Namespace) -> int:
     from app.mcp import serve
 
     settings = get_settings()
+    announce_database(settings)
     host = args.host or settings.server.host
     port = args.port or settings.server.port
     asyncio.run(serve(settings, args.transport, host, port, args.api_key))

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import logging
+from typing import Any
 
+from app.commands import EXIT_FAILED, EXIT_OK, announce_database, exit_code_for
 from app.settings import get_settings
 
 
@@ -20,15 +23,52 @@ def run_serve(args: argparse.Namespace) -> int:
     from app.main import create_app
 
     settings = get_settings()
-    host = args.host or settings.server.host
-    port = args.port or settings.server.port
-    # uvicorn exits non-zero by itself when the lifespan refuses to start.
-    uvicorn.run(
-        create_app(settings),
-        host=host,
-        port=port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=10,
+    if args.host is not None:
+        settings.server.host = args.host
+    if args.port is not None:
+        settings.server.port = args.port
+    announce_database(settings)
+    app = create_app(settings)
+    app.state.listening = f"http://{settings.server.host}:{settings.server.port}"  # for the start-up line
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=settings.server.host,
+            port=settings.server.port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=10,
+        )
     )
-    return 0
+    # A refusal (database built for other embeddings, database unreachable) is logged once, as one
+    # line, by the lifespan; uvicorn's copy with the traceback and its "startup failed" line add
+    # nothing a person can act on.
+    quiet = AfterRefusalFilter(app)
+    logging.getLogger("uvicorn.error").addFilter(quiet)
+    exited: int | str | None = None
+    try:
+        server.run()
+    except SystemExit as exc:  # uvicorn exits when start-up fails (lifespan, port in use)
+        exited = exc.code
+    finally:
+        logging.getLogger("uvicorn.error").removeFilter(quiet)
+    refusal = startup_error(app)
+    if refusal is not None:
+        return exit_code_for(refusal) or EXIT_FAILED
+    return EXIT_OK if server.started and not exited else EXIT_FAILED
+
+
+def startup_error(app: Any) -> BaseException | None:
+    error: BaseException | None = getattr(app.state, "startup_error", None)
+    return error
+
+
+class AfterRefusalFilter(logging.Filter):
+    """Drops uvicorn's error lines once the app has refused to start."""
+
+    def __init__(self, app: Any) -> None:
+        super().__init__()
+        self.app = app
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return startup_error(self.app) is None

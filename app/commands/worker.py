@@ -5,40 +5,44 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import sys
 
-from app.settings import get_settings
+from app.commands import EXIT_FAILED, EXIT_OK, cli_services
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     worker = sub.add_parser("worker", help="process queued asynchronous jobs (async_mode requests)")
-    worker.add_argument("--once", action="store_true", help="exit when the queue is empty")
+    worker.add_argument(
+        "--once", action="store_true", help="exit when the queue is empty (non-zero if a job failed)"
+    )
     worker.add_argument("--concurrency", type=int, default=1, help="jobs run at the same time")
     worker.add_argument("--poll", type=float, default=1.0, help="seconds between polls of an empty queue")
     worker.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.jobs import run_worker
+    from app.jobs import WorkerTally, run_worker
     from app.main import job_handlers
-    from app.services import Services
 
-    async def main() -> int:
-        services = await Services.start(get_settings())
-        handlers = job_handlers()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        try:
-            counts = await asyncio.gather(
+    async def main() -> WorkerTally:
+        async with cli_services() as services:
+            print(f"reme: worker chat model: {services.settings.llm.describe()}", file=sys.stderr, flush=True)
+            handlers = job_handlers()
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            tallies = await asyncio.gather(
                 *(
                     run_worker(services, handlers, once=args.once, poll_seconds=args.poll, stop=stop)
                     for _ in range(max(1, args.concurrency))
                 )
             )
-        finally:
-            await services.stop()
-        print(f"processed {sum(counts)} job(s)")
-        return 0
+        total = WorkerTally()
+        for tally in tallies:
+            total = total.add(tally)
+        return total
 
-    return asyncio.run(main())
+    tally = asyncio.run(main())
+    print(f"processed {tally.total} job(s): {tally.done} done, {tally.failed} failed")
+    return EXIT_FAILED if args.once and tally.failed else EXIT_OK

@@ -28,6 +28,7 @@ from app.store.jobs import get_job
 PUBLIC_PATHS = re.compile(r"^/(health|ready|schema|ui)(/.*)?$")
 WORKSPACE_PATH = re.compile(r"^/v1/workspaces/(?P<ws>[^/]+)(?P<rest>/.*)?$")
 JOB_PATH = re.compile(r"^/v1/jobs/(?P<id>[^/]+)$")
+LIBRARY_LOAD_PATH = re.compile(r"^/v1/library/(?P<name>[^/]+)/load$")
 # The catalog of flows (GET /list) holds no data: open to all, like the OpenAPI schema.
 PUBLIC_GETS = {"/list"}
 READ_FLOWS = {
@@ -73,6 +74,12 @@ def flow_access(flow: str, body: Any) -> list[Access]:
 
 def path_access(method: str, path: str, body: Any) -> list[Access]:
     """What a /v1 request touches, from its path (and a created workspace's id)."""
+    if path.rstrip("/") == "/v1/library" and method in ("GET", "HEAD"):
+        return []  # the list of shipped libraries: any valid key
+    library = LIBRARY_LOAD_PATH.match(path)
+    if library:
+        target = body.get("workspace_id") if isinstance(body, dict) else None
+        return [Access("write", target if isinstance(target, str) else library.group("name"))]
     match = WORKSPACE_PATH.match(path)
     if match:
         rest = match.group("rest") or ""

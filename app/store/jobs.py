@@ -99,3 +99,9 @@ def job_to_dict(job: Job) -> dict[str, Any]:
         "created_at": job.created_at.isoformat() if job.created_at else None,
         "updated_at": job.updated_at.isoformat() if job.updated_at else None,
     }
+
+
+async def job_counts(session: AsyncSession) -> dict[str, int]:
+    """Jobs per status (queued, running, done, failed)."""
+    rows = await session.execute(select(Job.status, func.count()).group_by(Job.status).order_by(Job.status))
+    return {status: int(count) for status, count in rows.all()}

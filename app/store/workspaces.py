@@ -111,3 +111,19 @@ async def delete_workspace(session: AsyncSession, workspace_id: str) -> int | No
         delete(Workspace).where(Workspace.id == workspace_id).returning(Workspace.id)
     )
     return None if deleted is None else int(count or 0)
+
+
+async def memory_counts_by_workspace(session: AsyncSession) -> dict[str, dict[str, int]]:
+    """Memories per workspace and type, every workspace included (empty ones with no types)."""
+    rows = await session.execute(
+        select(Workspace.id, Memory.memory_type, func.count(Memory.memory_id))
+        .outerjoin(Memory, Memory.workspace_id == Workspace.id)
+        .group_by(Workspace.id, Memory.memory_type)
+        .order_by(Workspace.id, Memory.memory_type)
+    )
+    counts: dict[str, dict[str, int]] = {}
+    for workspace_id, memory_type, count in rows.all():
+        by_type = counts.setdefault(workspace_id, {})
+        if memory_type is not None:
+            by_type[memory_type] = int(count)
+    return counts

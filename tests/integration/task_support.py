@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
@@ -13,11 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.providers.embeddings import Embedder
 from app.store.memories import NewMemory, ensure_workspace, insert_memories
+from tests.support.fixtures import TASK_MESSAGES
 from tests.support.standin import schema_name
 
-REME_TRAJECTORY = (
-    Path(__file__).resolve().parents[3] / "shared" / "data" / "reme-compat" / "task_messages.json"
-)
+REME_TRAJECTORY = TASK_MESSAGES
 
 SUCCESS = {
     "when_to_use": "When researching a public company for an investment overview",

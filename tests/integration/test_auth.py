@@ -173,3 +173,28 @@ async def test_keys_are_stored_as_hashes(secured: httpx.AsyncClient, database_ur
         stored = (await conn.execute(text("SELECT key_sha256 FROM api_key"))).scalars().all()
     assert key not in stored
     assert len(stored) == 1 and len(stored[0]) == 64
+
+
+async def test_library_list_needs_only_a_valid_key(secured: httpx.AsyncClient, database_url: str) -> None:
+    key = create_key(database_url, "--name", "reader", "--workspace", "a", "--scope", "read")
+
+    assert (await secured.get("/v1/library")).status_code == 401
+    assert (await secured.get("/v1/library", headers={"X-API-Key": key})).status_code == 200
+
+
+async def test_library_load_is_a_write_on_its_target_workspace(
+    secured: httpx.AsyncClient, database_url: str
+) -> None:
+    writer = create_key(database_url, "--name", "agent-a", "--workspace", "a", "--scope", "write")
+    reader = create_key(database_url, "--name", "reader", "--workspace", "a", "--scope", "read")
+    into_a = {"workspace_id": "a"}
+
+    by_reader = await secured.post("/v1/library/appworld/load", json=into_a, headers={"X-API-Key": reader})
+    elsewhere = await secured.post("/v1/library/appworld/load", headers={"X-API-Key": writer})
+    allowed = await secured.post("/v1/library/appworld/load", json=into_a, headers={"X-API-Key": writer})
+
+    assert by_reader.status_code == 403
+    assert elsewhere.status_code == 403  # the default target is a workspace named "appworld"
+    assert "'appworld'" in elsewhere.json()["answer"]
+    assert allowed.status_code == 200, allowed.text
+    assert allowed.json()["loaded"] == 193

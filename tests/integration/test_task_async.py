@@ -14,17 +14,20 @@ from tests.integration.task_support import SUCCESS, responder, rows, trajectory
 from tests.support.standin import StandInOpenAI
 
 
-async def run_worker_once(database_url: str, standin: StandInOpenAI) -> str:
-    """``reme worker --once`` in its own process, against the test database and the stand-in."""
-    env = {
-        **os.environ,
-        "REME_DATABASE_URL": database_url,
-        "REME_LLM__BASE_URL": standin.base_url,
-        "REME_LLM__API_KEY": "x",
-        "REME_LLM__MODEL": "stand-in",
-        "REME_LLM__MAX_RETRIES": "0",
-        "REME_EMBEDDING__PROVIDER": "local",
-    }
+async def run_worker_once(database_url: str, standin: StandInOpenAI | None, *, expect_code: int = 0) -> str:
+    """``reme worker --once`` in its own process, against the test database and the stand-in
+    (no chat model at all when ``standin`` is None); returns stdout and stderr together."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REME_LLM__", "FLOW_LLM_"))}
+    env.update({"REME_DATABASE_URL": database_url, "REME_EMBEDDING__PROVIDER": "local"})
+    if standin is not None:
+        env.update(
+            {
+                "REME_LLM__BASE_URL": standin.base_url,
+                "REME_LLM__API_KEY": "x",
+                "REME_LLM__MODEL": "stand-in",
+                "REME_LLM__MAX_RETRIES": "0",
+            }
+        )
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -36,7 +39,7 @@ async def run_worker_once(database_url: str, standin: StandInOpenAI) -> str:
         stderr=asyncio.subprocess.STDOUT,
     )
     output, _ = await asyncio.wait_for(process.communicate(), timeout=120)
-    assert process.returncode == 0, output.decode()
+    assert process.returncode == expect_code, output.decode()
     return output.decode()
 
 
@@ -61,6 +64,8 @@ async def test_async_summary_is_accepted_then_done_by_the_worker(
 
     job = (await client.get(f"/v1/jobs/{job_id}")).json()
     assert job["status"] == "done", (job, output)
+    assert f"worker chat model: stand-in at {standin.base_url}" in output
+    assert "processed 1 job(s): 1 done, 0 failed" in output
     assert [m["content"] for m in job["result"]["memory_list"]] == [SUCCESS["content"]]
     assert job["result"]["update_result"]["inserted_count"] == 1
     assert [r["content"] for r in await rows(engine, "SELECT content FROM memory")] == [SUCCESS["content"]]
@@ -74,8 +79,9 @@ async def test_a_failed_async_summary_keeps_the_error_on_job_and_trajectory(
     job_id = (await client.post("/summary_task_memory", json=body)).json()["metadata"]["job_id"]
     standin.set_mode("error")
 
-    await run_worker_once(database_url, standin)
+    output = await run_worker_once(database_url, standin, expect_code=1)
 
+    assert "processed 1 job(s): 0 done, 1 failed" in output
     job = (await client.get(f"/v1/jobs/{job_id}")).json()
     assert job["status"] == "queued"  # to be retried after a backoff
     assert "HTTP 500" in job["error"]
@@ -83,3 +89,18 @@ async def test_a_failed_async_summary_keeps_the_error_on_job_and_trajectory(
     assert run["status"] == "failed"
     assert run["error"] == job["error"]
     assert await rows(engine, "SELECT 1 FROM memory") == []
+
+
+async def test_a_worker_without_a_chat_model_says_so_and_fails_the_job_and_its_exit_code(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    body = {"workspace_id": "w1", "async_mode": True, "trajectories": [trajectory("t1", 1.0)]}
+    job_id = (await client.post("/summary_task_memory", json=body)).json()["metadata"]["job_id"]
+
+    output = await run_worker_once(database_url, None, expect_code=1)
+
+    assert "worker chat model: none: summary flows answer 503" in output
+    assert "processed 1 job(s): 0 done, 1 failed" in output
+    job = (await client.get(f"/v1/jobs/{job_id}")).json()
+    assert job["status"] == "failed"  # no retry can give it a chat model
+    assert "REME_LLM__BASE_URL" in job["error"]

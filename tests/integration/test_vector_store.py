@@ -12,9 +12,7 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-REME_FILES = Path(__file__).resolve().parents[3] / "shared" / "data" / "reme-compat"
-APPWORLD = REME_FILES / "appworld.jsonl"
-BFCL = REME_FILES / "bfcl_v3.jsonl"
+from tests.support.fixtures import APPWORLD, BFCL
 
 
 def reme_lines(source: Path) -> list[dict[str, Any]]:

@@ -33,8 +33,10 @@ class RunningServer:
 def start_server(settings: Settings, *, timeout: float = 60.0) -> RunningServer:
     """Start the app; raises RuntimeError when its lifespan fails."""
     port = free_port()
+    app = create_app(settings)
+    app.state.listening = f"http://127.0.0.1:{port}"
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host="127.0.0.1",
         port=port,
         log_config=None,

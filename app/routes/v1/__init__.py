@@ -5,6 +5,7 @@ from __future__ import annotations
 from litestar import Router
 
 from app.routes.v1.jobs import JobController
+from app.routes.v1.library import LibraryController
 from app.routes.v1.memories import MemoryController
 from app.routes.v1.search import SearchController
 from app.routes.v1.trajectories import TrajectoryController
@@ -17,6 +18,7 @@ def v1_router() -> Router:
         path="/v1",
         route_handlers=[
             JobController,
+            LibraryController,
             WorkspaceController,
             MemoryController,
             SearchController,
