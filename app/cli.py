@@ -19,6 +19,7 @@ from app.commands import mcp as mcp_commands
 from app.commands import reembed as reembed_commands
 from app.commands import serve as serve_commands
 from app.commands import worker as worker_commands
+from app.db import set_process_role
 from app.logging import configure_logging
 from app.version import __version__
 
@@ -107,6 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.print_help()
         return 2
+    set_process_role(args.command)  # names this process's database sessions (reme-serve pid=...)
     return int(func(args) or 0)
 
 

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from app.db import database_unavailable
 from app.errors import InvalidInput, LLMNotConfigured, ReMeError
 from app.logging import set_request_id
 from app.services import Services
@@ -17,6 +18,11 @@ log = logging.getLogger("reme.worker")
 
 JobHandler = Callable[[Services, str, dict[str, Any]], Awaitable[dict[str, Any]]]
 JOB_HANDLERS: dict[str, JobHandler] = {}
+
+# While the database is unreachable the worker waits 1, 2, 4 ... up to this many seconds
+# between attempts; with ``--once`` it gives up after this many failures in a row.
+DB_RETRY_MAX_SECONDS = 30.0
+ONCE_MAX_DB_FAILURES = 5
 
 # Errors that another attempt cannot fix.
 PERMANENT_ERRORS = (InvalidInput, LLMNotConfigured)
@@ -66,6 +72,12 @@ async def run_one_job(services: Services) -> bool:
     return True
 
 
+def describe(exc: BaseException) -> str:
+    """One line naming a database error (SQLAlchemy's text spans several, with a link)."""
+    cause = getattr(exc, "orig", None) or exc
+    return f"{type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}".rstrip(": ")
+
+
 async def run_worker(
     services: Services, *, once: bool = False, poll_seconds: float = 1.0, stop: asyncio.Event | None = None
 ) -> int:
@@ -73,8 +85,24 @@ async def run_worker(
     load_job_handlers()
     stop = stop or asyncio.Event()
     done = 0
+    failures = 0
     while not stop.is_set():
-        ran = await run_one_job(services)
+        try:
+            ran = await run_one_job(services)
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            failures += 1
+            if once and failures >= ONCE_MAX_DB_FAILURES:
+                raise
+            delay = min(DB_RETRY_MAX_SECONDS, 2.0 ** (failures - 1))
+            log.warning("database unavailable (%s); retry %d in %.0f s", describe(exc), failures, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            continue
+        if failures:
+            log.info("database available again after %d failed attempt(s)", failures)
+            failures = 0
         done += int(ran)
         if ran:
             continue

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
+from typing import Any
 
 from app.settings import get_settings
 
@@ -32,5 +34,13 @@ def run_mcp(args: argparse.Namespace) -> int:
     settings = get_settings()
     host = args.host or settings.server.host
     port = args.port or settings.server.port
+    # SIGTERM ends the server like Ctrl-C: the HTTP transports shut down gracefully, then
+    # (uvicorn re-raises the signal) the app's lifespan runs its clean-up, which detaches from
+    # the embedded database. Python's default would kill the process before that.
+    signal.signal(signal.SIGTERM, exit_on_sigterm)
     asyncio.run(serve(settings, args.transport, host, port, args.api_key))
     return 0
+
+
+def exit_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(0)
