@@ -47,13 +47,20 @@ def application_name() -> str:
     return f"{_process_role} pid={os.getpid()}"
 
 
+# Shutting down, crashed, starting up (57P0x), too many connections; class 08 is added below.
+UNAVAILABLE_SQLSTATES = {"57P01", "57P02", "57P03", "53300"}
+
+
 def database_unavailable(exc: BaseException) -> bool:
     """True for errors of an unreachable or restarting database (worth retrying later)."""
     from app.embedded import EmbeddedServerDown
 
     if isinstance(exc, OperationalError | InterfaceError | OSError | EmbeddedServerDown):
         return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+    if not isinstance(exc, DBAPIError):
+        return False
+    sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")
+    return bool(exc.connection_invalidated) or sqlstate.startswith("08") or sqlstate in UNAVAILABLE_SQLSTATES
 
 
 def build_engine(url: str, settings: Settings) -> AsyncEngine:

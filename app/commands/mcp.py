@@ -37,10 +37,17 @@ def run_mcp(args: argparse.Namespace) -> int:
     # SIGTERM ends the server like Ctrl-C: the HTTP transports shut down gracefully, then
     # (uvicorn re-raises the signal) the app's lifespan runs its clean-up, which detaches from
     # the embedded database. Python's default would kill the process before that.
-    signal.signal(signal.SIGTERM, exit_on_sigterm)
-    asyncio.run(serve(settings, args.transport, host, port, args.api_key))
+    signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        asyncio.run(serve(settings, args.transport, host, port, args.api_key))
+    except* Terminated:
+        pass  # stopped by SIGTERM, after the clean-up
     return 0
 
 
-def exit_on_sigterm(signum: int, frame: Any) -> None:
-    raise SystemExit(0)
+class Terminated(BaseException):
+    """SIGTERM arrived (a BaseException, so that no ``except Exception`` swallows it)."""
+
+
+def raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated
