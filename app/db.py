@@ -111,8 +111,9 @@ class Database:
                     log.error("the embedded PostgreSQL is down and could not be restarted: %s", exc)
                 down = True
                 continue
-            if restarted:
-                log.warning("the embedded PostgreSQL had stopped; started it again")
+            if restarted or down:
+                # (down: a start that timed out here may still have brought it up)
+                log.warning("the embedded PostgreSQL had stopped; it runs again")
             down = False
 
     async def stop(self) -> None:

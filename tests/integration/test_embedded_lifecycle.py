@@ -99,7 +99,7 @@ def test_the_service_starts_a_killed_postmaster_again(procs: RemeProcesses) -> N
     wait_until(lambda: status_of(ready) == 200, 90, "/ready to recover")
     assert postmaster_pid(pgdata) != killed
     assert serve.poll() is None
-    assert "started it again" in procs.log_of(serve)
+    assert "it runs again" in procs.log_of(serve)
 
 
 async def insert_job(url: str, flow: str) -> uuid.UUID | None:
