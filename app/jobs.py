@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from app.db import database_unavailable
 from app.errors import InvalidInput, LLMNotConfigured, ReMeError
 from app.logging import set_request_id
 from app.services import Services
@@ -22,6 +23,11 @@ log = logging.getLogger("reme.worker")
 
 JobHandler = Callable[[Services, str, dict[str, Any]], Awaitable[dict[str, Any]]]
 JobHandlers = Mapping[str, JobHandler]
+
+# While the database is unreachable the worker waits 1, 2, 4 ... up to this many seconds
+# between attempts; with ``--once`` it gives up after this many failures in a row.
+DB_RETRY_MAX_SECONDS = 30.0
+ONCE_MAX_DB_FAILURES = 5
 
 # Errors that another attempt cannot fix.
 PERMANENT_ERRORS = (InvalidInput, LLMNotConfigured)
@@ -72,6 +78,12 @@ async def run_one_job(services: Services, handlers: JobHandlers) -> Outcome | No
     return "done"
 
 
+def describe(exc: BaseException) -> str:
+    """One line naming a database error (SQLAlchemy's text spans several, with a link)."""
+    cause = getattr(exc, "orig", None) or exc
+    return f"{type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}".rstrip(": ")
+
+
 async def run_worker(
     services: Services,
     handlers: JobHandlers,
@@ -86,8 +98,24 @@ async def run_worker(
     """
     stop = stop or asyncio.Event()
     tally = WorkerTally()
+    failures = 0
     while not stop.is_set():
-        outcome = await run_one_job(services, handlers)
+        try:
+            outcome = await run_one_job(services, handlers)
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            failures += 1
+            if once and failures >= ONCE_MAX_DB_FAILURES:
+                raise
+            delay = min(DB_RETRY_MAX_SECONDS, 2.0 ** (failures - 1))
+            log.warning("database unavailable (%s); retry %d in %.0f s", describe(exc), failures, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            continue
+        if failures:
+            log.info("database available again after %d failed attempt(s)", failures)
+            failures = 0
         if outcome == "done":
             tally.done += 1
         elif outcome == "failed":

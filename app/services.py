@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass, field
 
 from app.db import Database
@@ -18,6 +20,8 @@ class Services:
     embedder: Embedder
     llm_client: LLMClient | None = None
     extras: dict[str, object] = field(default_factory=dict)
+    # Restarts the embedded server if its postmaster dies (None with an external database).
+    db_monitor: asyncio.Task[None] | None = None
 
     def llm(self, flow: str) -> LLMClient:
         """The chat model, or a clear 503 naming the setting to give."""
@@ -36,9 +40,14 @@ class Services:
             raise
         embedder = build_embedder(settings.embedding)
         llm = LLMClient(settings.llm) if settings.llm.configured else None
-        return cls(settings=settings, db=db, embedder=embedder, llm_client=llm)
+        monitor = asyncio.create_task(db.keep_embedded_alive()) if db.embedded is not None else None
+        return cls(settings=settings, db=db, embedder=embedder, llm_client=llm, db_monitor=monitor)
 
     async def stop(self) -> None:
+        if self.db_monitor is not None:
+            self.db_monitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.db_monitor
         if self.llm_client is not None:
             await self.llm_client.close()
         await self.embedder.close()

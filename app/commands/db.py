@@ -8,10 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sqlalchemy import text
-
 from app.commands import with_database
-from app.db import EMBEDDED_DATABASE, Database, head_revision, libpq_env, server_binary
+from app.db import Database, head_revision, libpq_env, server_binary
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,10 +24,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     backup.add_argument("file", type=Path)
     backup.set_defaults(func=run_backup)
     restore = actions.add_parser(
-        "restore", help="replace the database with a backup FILE (stop the service first)"
+        "restore",
+        help="replace the database with a backup FILE, all or nothing (stop the service first)",
     )
     restore.add_argument("file", type=Path)
+    restore.add_argument(
+        "--force",
+        action="store_true",
+        help="restore although services or workers use the database: they are disconnected at the "
+        "switch and reconnect to the restored data",
+    )
+    restore.add_argument(
+        "--drop-previous",
+        action="store_true",
+        help="drop the database as it was before (default: keep it as <db>_before_restore_<time>)",
+    )
     restore.set_defaults(func=run_restore)
+    drop = actions.add_parser(
+        "drop-previous",
+        help="drop the copies restores leave (<db>_before_restore_*, and <db>_restore_* of interrupted ones)",
+    )
+    drop.set_defaults(func=run_drop_previous)
 
 
 def run_upgrade(args: argparse.Namespace) -> int:
@@ -70,48 +85,37 @@ def run_backup(args: argparse.Namespace) -> int:
 
 
 def run_restore(args: argparse.Namespace) -> int:
+    from app.restore import Restorer, RestoreRefused, RestoreResult
+
     source: Path = args.file.resolve()
     if not source.is_file():
         print(f"no such backup file: {source}", file=sys.stderr)
         return 2
 
-    async def work(db: Database) -> int:
-        conn_args, env = libpq_env(db)
-        restore = [server_binary(db, "pg_restore"), "--no-owner", "--exit-on-error"]
-        if db.embedded is not None:
-            await recreate_embedded_database(db)
-        else:
-            restore += ["--clean", "--if-exists", "--single-transaction"]
-        cmd = [*restore, *conn_args, str(source)]
-        done = await asyncio.to_thread(subprocess.run, cmd, env=env, check=False)
-        return done.returncode
+    async def work(db: Database) -> RestoreResult:
+        return await Restorer(db, source, force=args.force, drop_previous=args.drop_previous).run()
 
-    code = with_database(work)
-    if code == 0:
-        print(f"restored {source}")
-    else:
-        print(f"pg_restore failed with exit code {code}", file=sys.stderr)
-    return code
-
-
-async def recreate_embedded_database(db: Database) -> None:
-    """Drop and create the embedded database so the restore lands in an empty one."""
-    assert db.engine is not None
-    await db.engine.dispose()
-    admin = db.url.replace(f"/{EMBEDDED_DATABASE}?", "/postgres?")
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    engine = create_async_engine(admin, isolation_level="AUTOCOMMIT")
     try:
-        async with engine.connect() as conn:
-            await conn.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = :name AND pid <> pg_backend_pid()"
-                ),
-                {"name": EMBEDDED_DATABASE},
-            )
-            await conn.execute(text(f"DROP DATABASE IF EXISTS {EMBEDDED_DATABASE}"))
-            await conn.execute(text(f"CREATE DATABASE {EMBEDDED_DATABASE}"))
-    finally:
-        await engine.dispose()
+        result = with_database(work)
+    except RestoreRefused as exc:
+        print(f"restore refused: {exc}", file=sys.stderr)
+        return 1
+    if result.disconnected:
+        print(f"disconnected: {', '.join(sorted(set(result.disconnected)))}")
+    print(
+        f"restored {source} into {result.database}: revision {result.revision}, "
+        f"{result.workspaces} workspace(s), {result.memories} memories"
+    )
+    if result.previous:
+        print(
+            f"the database as it was before is kept as {result.previous} (reme db drop-previous removes it)"
+        )
+    return 0
+
+
+def run_drop_previous(args: argparse.Namespace) -> int:
+    from app.restore import drop_restore_copies
+
+    dropped = with_database(drop_restore_copies)
+    print(f"dropped {len(dropped)} database(s){': ' if dropped else ''}{', '.join(dropped)}")
+    return 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
+from typing import Any
 
 from app.commands import announce_database
 from app.settings import get_settings
@@ -34,5 +36,20 @@ def run_mcp(args: argparse.Namespace) -> int:
     announce_database(settings)
     host = args.host or settings.server.host
     port = args.port or settings.server.port
-    asyncio.run(serve(settings, args.transport, host, port, args.api_key))
+    # SIGTERM ends the server like Ctrl-C: the HTTP transports shut down gracefully, then
+    # (uvicorn re-raises the signal) the app's lifespan runs its clean-up, which detaches from
+    # the embedded database. Python's default would kill the process before that.
+    signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        asyncio.run(serve(settings, args.transport, host, port, args.api_key))
+    except* Terminated:
+        pass  # stopped by SIGTERM, after the clean-up
     return 0
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived (a BaseException, so that no ``except Exception`` swallows it)."""
+
+
+def raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated

@@ -7,8 +7,9 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
+from app.db import database_unavailable
 from app.errors import ReMeError
 from app.logging import current_request_id
 from app.routes.schemas import ReMeResponse
@@ -68,7 +69,7 @@ def handle_integrity(request: Request[Any, Any, Any], exc: IntegrityError) -> Re
 
 def handle_database(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[Any]:
     log.error("database error: %s", exc)
-    if isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated:
+    if database_unavailable(exc):  # down, restarting, starting up: worth a retry
         return envelope(503, "database unavailable; retry the request")
     sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")
     if sqlstate in UNSTORABLE_TEXT:
