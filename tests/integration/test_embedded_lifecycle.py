@@ -47,8 +47,10 @@ def procs(root: Path) -> Iterator[RemeProcesses]:
 def test_sigterm_of_an_mcp_server_detaches_it_and_stops_the_server(
     procs: RemeProcesses, transport: str
 ) -> None:
-    mcp = procs.start("mcp", "--transport", transport, "--port", str(free_port()))
+    port = free_port()
+    mcp = procs.start("mcp", "--transport", transport, "--port", str(port))
     procs.attached(mcp)
+    procs.listening(mcp, port)
     pgdata = procs.data_dir / "pg"
     assert postmaster_running(pgdata)
 

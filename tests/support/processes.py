@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -122,6 +123,20 @@ class RemeProcesses:
         )
         assert proc.poll() is None, self.log_of(proc)
         return proc
+
+    def listening(self, proc: subprocess.Popen[str], port: int) -> None:
+        """Wait until ``proc`` accepts connections on ``port``: its start-up (migrations included)
+        is over, so a signal now tests shutdown rather than an interrupted start-up."""
+
+        def up() -> bool:
+            if proc.poll() is not None:
+                return True
+            with socket.socket() as sock:
+                sock.settimeout(1)
+                return sock.connect_ex(("127.0.0.1", port)) == 0
+
+        wait_until(up, 120, f"{proc.args} to listen on {port}")
+        assert proc.poll() is None, self.log_of(proc)
 
     def attached(self, proc: subprocess.Popen[str]) -> None:
         """Wait until ``proc`` is up on the embedded server: in its handle list, with a session
