@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Memory, MemoryEvent, Workspace
+from app.store.sql import among
 
 REME_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -200,7 +201,7 @@ async def get_memories(session: AsyncSession, workspace_id: str, memory_ids: Seq
     if not memory_ids:
         return []
     result = await session.scalars(
-        select(Memory).where(Memory.workspace_id == workspace_id, Memory.memory_id.in_(memory_ids))
+        select(Memory).where(Memory.workspace_id == workspace_id, among(Memory.memory_id, memory_ids))
     )
     return list(result.all())
 
@@ -218,7 +219,7 @@ async def delete_memories(
         return []
     deleted = await session.scalars(
         delete(Memory)
-        .where(Memory.workspace_id == workspace_id, Memory.memory_id.in_(memory_ids))
+        .where(Memory.workspace_id == workspace_id, among(Memory.memory_id, memory_ids))
         .returning(Memory)
     )
     return await record_deletions(session, workspace_id, list(deleted.all()), reason, request_id)

@@ -10,6 +10,7 @@ from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Trajectory
+from app.store.sql import among
 
 
 async def set_trajectory_status(
@@ -29,6 +30,6 @@ async def set_trajectory_status(
         values["processed_at"] = func.now()
     await session.execute(
         update(Trajectory)
-        .where(Trajectory.workspace_id == workspace_id, Trajectory.id.in_(ids))
+        .where(Trajectory.workspace_id == workspace_id, among(Trajectory.id, ids))
         .values(**values)
     )

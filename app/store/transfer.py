@@ -20,8 +20,6 @@ from sqlalchemy import (
     Select,
     String,
     Table,
-    any_,
-    bindparam,
     delete,
     insert,
     literal,
@@ -30,7 +28,6 @@ from sqlalchemy import (
     text,
     tuple_,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
@@ -48,6 +45,7 @@ from app.store.memories import (
     reme_fields,
 )
 from app.store.memory_lines import ParsedLine, memory_to_record, unique_memories
+from app.store.sql import among
 
 log = logging.getLogger(__name__)
 
@@ -89,11 +87,6 @@ def _snapshot(memory: NewMemory, workspace_id: str) -> dict[str, Any]:
     }
 
 
-def _id_array(ids: Sequence[str]) -> Any:
-    # One array parameter instead of one parameter per id: workspaces can be large.
-    return any_(bindparam("ids", list(ids), type_=ARRAY(String)))
-
-
 async def replace_workspace_memories(
     session: AsyncSession,
     workspace_id: str,
@@ -111,7 +104,7 @@ async def replace_workspace_memories(
     vanishing = await session.scalars(
         select(Memory)
         .options(defer(Memory.embedding))
-        .where(Memory.workspace_id == workspace_id, not_(Memory.memory_id == _id_array(kept)))
+        .where(Memory.workspace_id == workspace_id, not_(among(Memory.memory_id, kept)))
     )
     gone = [EventRecord(m.memory_id, "delete", before=memory_snapshot(m), reason=reason) for m in vanishing]
     await session.execute(delete(Memory).where(Memory.workspace_id == workspace_id))
@@ -307,7 +300,7 @@ async def copy_workspace(
                     literal("copy"),
                     literal(reason),
                     literal(request_id, type_=String),
-                ).where(Memory.workspace_id == workspace_id, Memory.memory_id == _id_array(ids)),
+                ).where(Memory.workspace_id == workspace_id, among(Memory.memory_id, ids)),
             )
         )
     return len(ids)
