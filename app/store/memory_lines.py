@@ -16,6 +16,7 @@ from typing import Any
 from app.errors import InvalidInput, NotFound, PayloadTooLarge
 from app.models import MEMORY_TYPES, Memory
 from app.providers.embeddings import Embedder
+from app.store.allowed_files import AllowedFile, open_for_reading
 from app.store.memories import NewMemory, memory_to_reme, new_memory_id, parse_time
 
 
@@ -135,32 +136,14 @@ def memory_to_record(
     return record
 
 
-def resolve_workspace_file(allowed_dir: Path, path: str, workspace_id: str) -> Path:
-    """``<path>/<workspace_id>.jsonl``, or ``path`` itself when it names a .jsonl file.
+def read_memory_file(file: Path | AllowedFile, *, max_line_bytes: int | None = None) -> list[ParsedLine]:
+    """Parse a ReMe dump file or one of our NDJSON exports.
 
-    The file must resolve inside ``allowed_dir``.
-
-    Relative paths are taken from ``allowed_dir``; symlinks are resolved before the check.
+    An :class:`AllowedFile` is opened without following links; a plain path (the CLI's) is not.
     """
-    if not path:
-        raise InvalidInput(
-            "path is required for dump and load", errors=[{"loc": ["body", "path"], "msg": "required"}]
-        )
-    given = Path(path).expanduser()
-    base = given if given.is_absolute() else allowed_dir / given
-    target = base if base.suffix == ".jsonl" else base / f"{workspace_id}.jsonl"
-    resolved = target.resolve()
-    if not resolved.is_relative_to(allowed_dir):
-        raise InvalidInput(
-            f"path {path!r} resolves to {resolved}, outside the allowed directory {allowed_dir} "
-            "(set REME_STORAGE__ALLOWED_DIR to change it)",
-            errors=[{"loc": ["body", "path"], "msg": "outside the allowed directory"}],
-        )
-    return resolved
-
-
-def read_memory_file(file: Path, *, max_line_bytes: int | None = None) -> list[ParsedLine]:
-    """Parse a ReMe dump file or one of our NDJSON exports."""
+    if isinstance(file, AllowedFile):
+        with open_for_reading(file) as handle:
+            return parse_lines(handle, max_line_bytes=max_line_bytes)
     if not file.is_file():
         raise NotFound(f"no file {file}")
     with file.open("rb") as handle:

@@ -9,12 +9,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
-import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import Any, cast
 
 from sqlalchemy import (
     Select,
@@ -35,6 +33,7 @@ from sqlalchemy.orm import defer
 from app.models import Memory, MemoryEvent
 from app.providers.embeddings import Embedder
 from app.services import Services
+from app.store.allowed_files import AllowedFile, open_sink
 from app.store.bulk import write_events, write_memory_rows
 from app.store.memories import (
     EventRecord,
@@ -231,43 +230,31 @@ async def export_lines(
 async def dump_workspace_file(
     services: Services,
     workspace_id: str,
-    target: Path,
+    target: Path | AllowedFile,
     *,
     extended: bool = False,
     include_embeddings: bool = False,
     on_progress: Progress | None = None,
 ) -> int:
-    """Write the workspace to ``target`` (a temporary file renamed at the end); returns the count."""
+    """Write the workspace to ``target`` (a temporary file renamed at the end); returns the count.
+
+    An :class:`AllowedFile` is reached without following links; a plain path (the CLI's) is not.
+    """
     model = services.embedder.model_name if include_embeddings else None
-    temporary = await asyncio.to_thread(_temporary_next_to, target)
+    sink = await asyncio.to_thread(open_sink, target)
     count = 0
     try:
-        with temporary.open("w", encoding="utf-8") as handle:
-            async for page in iter_memory_pages(services, workspace_id, with_embedding=include_embeddings):
-                await asyncio.to_thread(
-                    handle.write, _lines_of(page, extended=extended, embedding_model=model)
-                )
-                count += len(page)
-                if on_progress is not None:
-                    on_progress(len(page))
-            await asyncio.to_thread(_flush_to_disk, handle)
-        await asyncio.to_thread(temporary.replace, target)
+        async for page in iter_memory_pages(services, workspace_id, with_embedding=include_embeddings):
+            await asyncio.to_thread(
+                sink.handle.write, _lines_of(page, extended=extended, embedding_model=model)
+            )
+            count += len(page)
+            if on_progress is not None:
+                on_progress(len(page))
+        await asyncio.to_thread(sink.commit)
     finally:
-        await asyncio.to_thread(temporary.unlink, missing_ok=True)
+        await asyncio.to_thread(sink.close)
     return count
-
-
-def _temporary_next_to(target: Path) -> Path:
-    """A new empty file beside ``target``, so that the final rename stays on one file system."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    return Path(name)
-
-
-def _flush_to_disk(handle: IO[str]) -> None:
-    handle.flush()
-    os.fsync(handle.fileno())
 
 
 async def copy_workspace(
