@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from app.json_depth import MAX_JSON_DEPTH, JsonObject, json_depth
 from app.models.workspace import WORKSPACE_ID_PATTERN
+
+# A flow's body: stored JSON (MAX_JSON_DEPTH) plus the levels that carry it (trajectories, messages).
+MAX_BODY_DEPTH = MAX_JSON_DEPTH + 8
 
 
 class ReMeResponse(BaseModel):
@@ -25,8 +29,16 @@ class FlowRequest(BaseModel):
 
     workspace_id: str = Field(default="default", pattern=WORKSPACE_ID_PATTERN)
     query: str = ""
-    messages: list[dict[str, Any]] = Field(default_factory=list)
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    messages: list[JsonObject] = Field(default_factory=list)
+    metadata: JsonObject = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_too_deep(cls, data: Any) -> Any:
+        # Stored fields are checked one by one (naming the field); this bounds everything else.
+        if json_depth(data, MAX_BODY_DEPTH) > MAX_BODY_DEPTH:
+            raise ValueError(f"the request body nests more than {MAX_BODY_DEPTH} levels deep")
+        return data
 
 
 class HealthResponse(BaseModel):

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import InvalidInput, NotFound, PayloadTooLarge
+from app.json_depth import MAX_JSON_DEPTH, json_depth
 from app.models import MEMORY_TYPES, Memory
 from app.providers.embeddings import Embedder
 from app.store.allowed_files import AllowedFile, open_for_reading
@@ -27,6 +28,8 @@ def memory_from_record(record: Any, *, line: int) -> NewMemory:
     metadata = record.get("metadata") or {}
     if not isinstance(metadata, dict):
         raise _line_error(line, "metadata must be an object")
+    if json_depth(metadata) > MAX_JSON_DEPTH:
+        raise _line_error(line, f"metadata is nested more than {MAX_JSON_DEPTH} levels deep")
     metadata = dict(metadata)
     memory_type = str(record.get("memory_type") or "task")
     if memory_type not in MEMORY_TYPES:

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from app.errors import InvalidInput, LLMNotConfigured, ReMeError
 from app.jobs import job_handler
+from app.json_depth import within_depth
 from app.models import ToolCall
 from app.pipelines.base import Pipeline, PipelineContext
 from app.pipelines.tool.common import ToolFlowResult, clip, enqueue_tool_flow, render_prompt
@@ -69,7 +70,7 @@ class ToolCallInput(BaseModel):
     @field_validator("input", mode="before")
     @classmethod
     def _input_or_empty(cls, value: Any) -> Any:
-        return "" if value is None else value
+        return "" if value is None else within_depth(value)
 
     @field_validator("output", mode="before")
     @classmethod

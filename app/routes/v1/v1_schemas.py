@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
 
+from app.json_depth import JsonObject
 from app.models import Memory, MemoryEvent, Trajectory, ValidationRecord, Workspace
 from app.models.workspace import WORKSPACE_ID_PATTERN
 from app.store.memories import NewMemory, new_memory_id
@@ -84,7 +85,7 @@ class MemoryIn(BaseModel):
     target: str = ""
     reflection_subject: str = ""
     author: str = ""
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: JsonObject = Field(default_factory=dict)
     event_time: datetime | None = None
 
     @model_validator(mode="after")
@@ -124,7 +125,7 @@ class MemoryPatchIn(BaseModel):
     content: str | None = None
     score: float | None = None
     target: str | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: JsonObject | None = None
     event_time: datetime | None = None
 
     def column_changes(self) -> dict[str, Any]:
