@@ -36,6 +36,24 @@ def json_depth(value: Any, stop_after: int = MAX_JSON_DEPTH) -> int:
     return deepest
 
 
+def deepest_path(value: Any, limit: int) -> str | None:
+    """Where ``value`` first nests deeper than ``limit`` ("a.0.b..."), or None if it does not."""
+    stack: list[tuple[Any, int, tuple[str, ...]]] = [(value, 0, ())]
+    while stack:
+        item, depth, path = stack.pop()
+        if isinstance(item, dict):
+            children: Any = [(str(key), child) for key, child in item.items()]
+        elif isinstance(item, list | tuple):
+            children = [(str(index), child) for index, child in enumerate(item)]
+        else:
+            continue
+        if depth + 1 > limit:
+            shown = ".".join(path[:6]) + (".…" if len(path) > 6 else "")
+            return shown or "the value"
+        stack.extend((child, depth + 1, (*path, key)) for key, child in children)
+    return None
+
+
 def within_depth(value: Any) -> Any:
     """``value`` unchanged; a ``ValueError`` naming the limit when it nests too deeply."""
     if json_depth(value) > MAX_JSON_DEPTH:

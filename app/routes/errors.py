@@ -73,6 +73,9 @@ def handle_database(request: Request[Any, Any, Any], exc: DBAPIError) -> Respons
     sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")
     if sqlstate in UNSTORABLE_TEXT:
         return envelope(400, UNSTORABLE_TEXT_MESSAGE)
+    if sqlstate.startswith("54"):
+        # Class 54, program limit exceeded: a value too large to index, a query too deep.
+        return envelope(400, f"the request exceeds a database limit: {exc.orig}")
     if isinstance(exc, DataError) or sqlstate.startswith("22"):
         # SQLSTATE class 22: a value the client sent is out of range or malformed.
         return envelope(400, f"the database rejected a value: {exc.orig}")
@@ -83,6 +86,12 @@ def handle_database(request: Request[Any, Any, Any], exc: DBAPIError) -> Respons
 
 def handle_unicode(request: Request[Any, Any, Any], exc: UnicodeError) -> Response[Any]:
     return envelope(400, UNSTORABLE_TEXT_MESSAGE)
+
+
+def handle_recursion(request: Request[Any, Any, Any], exc: RecursionError) -> Response[Any]:
+    # Decoding (or walking) a JSON body nested thousands of levels deep.
+    log.info("refused a request nested too deeply: %s", exc)
+    return envelope(400, "the request body is nested too deeply to read (JSON objects and lists)")
 
 
 def handle_connection(request: Request[Any, Any, Any], exc: OSError) -> Response[Any]:
@@ -103,6 +112,7 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     IntegrityError: handle_integrity,
     DBAPIError: handle_database,
     UnicodeError: handle_unicode,
+    RecursionError: handle_recursion,
     OSError: handle_connection,
     Exception: handle_unexpected,
 }

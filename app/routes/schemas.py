@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.json_depth import MAX_JSON_DEPTH, JsonObject, json_depth
+from app.json_depth import MAX_JSON_DEPTH, JsonObject, deepest_path
 from app.models.workspace import WORKSPACE_ID_PATTERN
 
 # A flow's body: stored JSON (MAX_JSON_DEPTH) plus the levels that carry it (trajectories, messages).
@@ -35,9 +35,13 @@ class FlowRequest(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _not_too_deep(cls, data: Any) -> Any:
-        # Stored fields are checked one by one (naming the field); this bounds everything else.
-        if json_depth(data, MAX_BODY_DEPTH) > MAX_BODY_DEPTH:
-            raise ValueError(f"the request body nests more than {MAX_BODY_DEPTH} levels deep")
+        # Stored fields are also checked one by one, at MAX_JSON_DEPTH; this bounds the rest.
+        where = deepest_path(data, MAX_BODY_DEPTH)
+        if where is not None:
+            raise ValueError(
+                f"{where} is nested too deeply: the body may nest {MAX_BODY_DEPTH} levels, "
+                f"stored JSON (metadata, messages, tool input) {MAX_JSON_DEPTH} levels"
+            )
         return data
 
 

@@ -46,6 +46,20 @@ def parse_time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+# Characters of when_to_use plus content: the full-text index of a memory must stay under
+# PostgreSQL's 1 MB tsvector limit, which a few hundred thousand distinct words reach.
+MAX_MEMORY_TEXT_CHARS = 100_000
+
+
+def check_memory_text(when_to_use: str, content: str) -> None:
+    """A ``ValueError`` naming the limit when a memory's text is too long to index."""
+    size = len(when_to_use) + len(content)
+    if size > MAX_MEMORY_TEXT_CHARS:
+        raise ValueError(
+            f"when_to_use and content hold {size} characters; the limit is {MAX_MEMORY_TEXT_CHARS}"
+        )
+
+
 def embedding_text(when_to_use: str, content: str) -> str:
     """What a memory's vector encodes: the situation it is for, else its content."""
     return when_to_use or content

@@ -18,7 +18,7 @@ from app.json_depth import MAX_JSON_DEPTH, json_depth
 from app.models import MEMORY_TYPES, Memory
 from app.providers.embeddings import Embedder
 from app.store.allowed_files import AllowedFile, open_for_reading
-from app.store.memories import NewMemory, memory_to_reme, new_memory_id, parse_time
+from app.store.memories import NewMemory, check_memory_text, memory_to_reme, new_memory_id, parse_time
 
 
 def memory_from_record(record: Any, *, line: int) -> NewMemory:
@@ -61,6 +61,10 @@ def memory_from_record(record: Any, *, line: int) -> NewMemory:
         raise _line_error(line, f"invalid value: {exc}") from exc
     if not (memory.when_to_use or memory.content):
         raise _line_error(line, "a memory needs when_to_use or content")
+    try:
+        check_memory_text(memory.when_to_use, memory.content)
+    except ValueError as exc:
+        raise _line_error(line, str(exc)) from None
     if len(memory.memory_id) > 128:
         raise _line_error(line, "memory_id is longer than 128 characters")
     return memory

@@ -114,7 +114,8 @@ async def search_memories(session: AsyncSession, request: SearchRequest) -> list
 
 def _check_text_length(text: str) -> None:
     # PostgreSQL builds a tsquery as a tree as deep as its words; far past this it overflows.
-    words = len(text.split())
+    # "or" is web-search syntax (the personal flow joins words with it), not a word.
+    words = sum(1 for word in text.split() if word.lower() != "or")
     if words > MAX_TEXT_QUERY_WORDS:
         message = f"query has {words} words; text and hybrid search take at most {MAX_TEXT_QUERY_WORDS}"
         raise InvalidInput(message, errors=[{"loc": ["body", "query"], "msg": message}])

@@ -152,3 +152,19 @@ async def test_keys_are_stored_as_hashes(secured: httpx.AsyncClient, database_ur
         stored = (await conn.execute(text("SELECT key_sha256 FROM api_key"))).scalars().all()
     assert key not in stored
     assert len(stored) == 1 and len(stored[0]) == 64
+
+
+async def test_a_body_nested_a_thousand_levels_deep_is_a_400_not_a_crash(
+    secured: httpx.AsyncClient, database_url: str
+) -> None:
+    key = create_key(database_url, "--name", "deep", "--workspace", "a", "--scope", "write")
+    body = '{"workspace_id": "a", "query": "q", "extra": ' + '{"k": ' * 1000 + "1" + "}" * 1001
+
+    response = await secured.post(
+        "/retrieve_task_memory_simple",
+        content=body,
+        headers={"content-type": "application/json", "X-API-Key": key},
+    )
+
+    assert response.status_code == 400, response.text
+    assert "nested too deeply" in response.json()["answer"]

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
 from app.json_depth import JsonObject
 from app.models import Memory, MemoryEvent, Trajectory, ValidationRecord, Workspace
 from app.models.workspace import WORKSPACE_ID_PATTERN
-from app.store.memories import NewMemory, new_memory_id
+from app.store.memories import NewMemory, check_memory_text, new_memory_id
 from app.store.search import SearchFilters, SearchHit, SearchRequest
 from app.store.workspaces import WorkspaceStats
 
@@ -92,6 +92,7 @@ class MemoryIn(BaseModel):
     def _has_text(self) -> MemoryIn:
         if not (self.when_to_use.strip() or self.content.strip()):
             raise ValueError("a memory needs when_to_use or content")
+        check_memory_text(self.when_to_use, self.content)
         return self
 
     def to_new(self) -> NewMemory:
@@ -127,6 +128,11 @@ class MemoryPatchIn(BaseModel):
     target: str | None = None
     metadata: JsonObject | None = None
     event_time: datetime | None = None
+
+    @model_validator(mode="after")
+    def _not_too_long(self) -> MemoryPatchIn:
+        check_memory_text(self.when_to_use or "", self.content or "")
+        return self
 
     def column_changes(self) -> dict[str, Any]:
         """The given fields other than metadata (``event_time: null`` clears it)."""
