@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 
 from app.settings import get_settings
 
@@ -17,18 +18,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from app.http_server import server_config
     from app.main import create_app
 
     settings = get_settings()
     host = args.host or settings.server.host
     port = args.port or settings.server.port
-    # uvicorn exits non-zero by itself when the lifespan refuses to start.
-    uvicorn.run(
-        create_app(settings),
-        host=host,
-        port=port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=10,
-    )
-    return 0
+    server = uvicorn.Server(server_config(create_app(settings), settings.server, host=host, port=port))
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    # 3 is uvicorn's own exit status when the lifespan refuses to start.
+    return 0 if server.started else 3
