@@ -8,6 +8,7 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.orm.exc import StaleDataError
 
 from app.errors import ReMeError
 from app.logging import current_request_id
@@ -63,7 +64,20 @@ def handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response
 
 def handle_integrity(request: Request[Any, Any, Any], exc: IntegrityError) -> Response[Any]:
     log.info("integrity error: %s", exc.orig)
+    if str(getattr(exc.orig, "sqlstate", "")) == "23503":
+        return envelope(
+            409,
+            "conflict: the request refers to a workspace, trajectory or memory that was deleted "
+            "while it ran; nothing was stored",
+        )
     return envelope(409, f"conflict with stored data: {type(exc.orig).__name__}")
+
+
+def handle_stale(request: Request[Any, Any, Any], exc: StaleDataError) -> Response[Any]:
+    log.info("stale data: %s", exc)
+    return envelope(
+        409, "conflict: rows this request was updating were deleted meanwhile; nothing was stored"
+    )
 
 
 def handle_database(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[Any]:
@@ -110,6 +124,7 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     ValidationException: handle_validation,
     HTTPException: handle_http,
     IntegrityError: handle_integrity,
+    StaleDataError: handle_stale,
     DBAPIError: handle_database,
     UnicodeError: handle_unicode,
     RecursionError: handle_recursion,

@@ -12,6 +12,7 @@ from sqlalchemy import delete, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.errors import Conflict
 from app.models import Memory, MemoryEvent, Workspace
 from app.store.sql import among
 
@@ -159,6 +160,22 @@ async def ensure_workspace(session: AsyncSession, workspace_id: str, description
         .values(id=workspace_id, description=description)
         .on_conflict_do_nothing(index_elements=["id"])
     )
+
+
+async def hold_workspace(session: AsyncSession, workspace_id: str, *, doing: str) -> None:
+    """Keep the workspace from being deleted until the transaction ends.
+
+    For the last write of a flow that created (or found) the workspace in an earlier
+    transaction: if the workspace was deleted meanwhile, :class:`Conflict` instead of
+    creating it again. A delete that comes later waits for this transaction (FOR KEY SHARE).
+    """
+    found = await session.scalar(
+        select(Workspace.id).where(Workspace.id == workspace_id).with_for_update(key_share=True)
+    )
+    if found is None:
+        raise Conflict(
+            f"workspace {workspace_id!r} was deleted while {doing} was running; nothing was stored"
+        )
 
 
 async def lock_workspace(session: AsyncSession, workspace_id: str) -> None:

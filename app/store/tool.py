@@ -168,7 +168,21 @@ async def trim_tool_calls(
 async def save_judgements(
     session: AsyncSession, workspace_id: str, judgements: Sequence[CallJudgement]
 ) -> None:
-    """Write the judge's summary, evaluation and score of each call (one executemany UPDATE)."""
+    """Write the judge's summary, evaluation and score of each call (one executemany UPDATE).
+
+    Calls trimmed or deleted since they were judged are skipped (an UPDATE by primary key of a
+    missing row is an error for the ORM).
+    """
+    if not judgements:
+        return
+    still_there = set(
+        await session.scalars(
+            select(ToolCall.id).where(
+                ToolCall.workspace_id == workspace_id, among(ToolCall.id, [j.call_id for j in judgements])
+            )
+        )
+    )
+    judgements = [j for j in judgements if j.call_id in still_there]
     if not judgements:
         return
     rows = [

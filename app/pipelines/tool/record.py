@@ -30,7 +30,7 @@ from app.models import ToolCall
 from app.pipelines.base import Pipeline, PipelineContext
 from app.pipelines.tool.common import ToolFlowResult, clip, enqueue_tool_flow, render_prompt
 from app.services import Services
-from app.store.memories import ensure_workspace, parse_time
+from app.store.memories import ensure_workspace, hold_workspace, parse_time
 from app.store.tool import (
     CallJudgement,
     NewToolCall,
@@ -273,6 +273,7 @@ async def persist_results(ctx: RecordContext) -> None:
     """Judgements, statistics and each tool's memory row, in one transaction."""
     settings = ctx.services.settings.tool
     async with ctx.services.db.session() as session:
+        await hold_workspace(session, ctx.workspace_id, doing=FLOW)
         await lock_tools(session, ctx.workspace_id, ctx.tool_names)
         await save_judgements(session, ctx.workspace_id, ctx.judgements)
         ctx.statistics = await tool_statistics(
