@@ -12,6 +12,7 @@ from app.errors import InvalidInput, LLMNotConfigured, ReMeError
 from app.logging import set_request_id
 from app.services import Services
 from app.store.jobs import claim_job, complete_job, fail_job
+from app.store.trajectories import fail_stranded_trajectories
 
 log = logging.getLogger("reme.worker")
 
@@ -66,6 +67,14 @@ async def run_one_job(services: Services) -> bool:
     return True
 
 
+async def sweep_stranded_trajectories(services: Services) -> None:
+    """Mark trajectories whose synchronous summary died (lease run out) as failed: interrupted."""
+    async with services.db.session() as session:
+        count = await fail_stranded_trajectories(session)
+    if count:
+        log.warning("%d trajectories were left pending by an interrupted summary; marked failed", count)
+
+
 async def run_worker(
     services: Services, *, once: bool = False, poll_seconds: float = 1.0, stop: asyncio.Event | None = None
 ) -> int:
@@ -78,6 +87,7 @@ async def run_worker(
         done += int(ran)
         if ran:
             continue
+        await sweep_stranded_trajectories(services)
         if once:
             break
         with contextlib.suppress(TimeoutError):

@@ -109,6 +109,9 @@ class LimitSettings(BaseModel):
     max_message_chars: int = 200_000
     max_top_k: int = 200
     max_import_line_bytes: int = 1024 * 1024
+    # Seconds a synchronous summary may hold its trajectories; past it (the process died) the
+    # worker marks them failed (interrupted) so they can be retried.
+    summary_lease_seconds: float = Field(default=1800.0, gt=0)
 
 
 class TaskMemorySettings(BaseModel):

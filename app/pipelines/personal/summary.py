@@ -44,7 +44,7 @@ from app.services import Services
 from app.store.jobs import enqueue_job
 from app.store.memories import parse_time
 from app.store.personal import load_trajectories, store_trajectories
-from app.store.trajectories import set_trajectory_status
+from app.store.trajectories import lease_trajectories, set_trajectory_status
 from app.timeexpr import TimeOutOfRange, TimeRange, resolve_time_range
 
 FLOW = "summary_personal_memory"
@@ -225,6 +225,12 @@ async def summarise_personal_memory(
     trajectories = _check_limits(services, request)
     async with services.db.session() as session:
         stored = await store_trajectories(session, request.workspace_id, trajectories)
+        await lease_trajectories(
+            session,
+            request.workspace_id,
+            [t.id for t in stored],
+            services.settings.limits.summary_lease_seconds,
+        )
     ctx = SummaryContext(
         workspace_id=request.workspace_id,
         request_id=request_id,

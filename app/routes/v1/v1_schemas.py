@@ -337,3 +337,17 @@ class TrajectoryDetailOut(TrajectoryOut):
 class ImportResult(BaseModel):
     workspace_id: str
     imported: int
+
+
+class TrajectoryRetryIn(BaseModel):
+    """For a personal trajectory: whose facts it holds (default ``user``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_name: str | None = Field(default=None, min_length=1, max_length=256)
+
+
+class TrajectoryRetryOut(BaseModel):
+    trajectory_id: uuid.UUID
+    job_id: uuid.UUID
+    status: str
