@@ -20,9 +20,12 @@ from pathlib import Path
 from typing import IO
 
 from app.errors import Conflict, InvalidInput, NotFound
+from app.models import workspace_id_problem
 
 # PATH_MAX on Linux; a longer path can never be opened.
 MAX_PATH_CHARS = 4096
+# File systems cap a file name at 255 bytes; a 128-character id in a non-Latin script can exceed it.
+MAX_FILE_NAME_BYTES = 255
 _DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -39,6 +42,29 @@ class AllowedFile:
 
     def __str__(self) -> str:
         return str(self.path)
+
+
+def workspace_file_name(workspace_id: str) -> str:
+    """``<workspace_id>.jsonl``: a plain name in the target folder, never a path.
+
+    Workspace ids hold no '/', '\\' or control characters and are not '.' or '..' (the model's
+    rule), so the name cannot leave the folder; this checks again, and checks the length.
+    """
+    problem = workspace_id_problem(workspace_id)
+    if problem:
+        raise InvalidInput(
+            f"invalid workspace id {workspace_id!r}: {problem}",
+            errors=[{"loc": ["body", "workspace_id"], "msg": problem}],
+        )
+    name = f"{workspace_id}.jsonl"
+    size = len(name.encode("utf-8"))
+    if size > MAX_FILE_NAME_BYTES:
+        raise InvalidInput(
+            f"the file name {name!r} would be {size} bytes in UTF-8, above the file system limit of "
+            f"{MAX_FILE_NAME_BYTES}; give a path ending in .jsonl to name the file yourself",
+            errors=[{"loc": ["body", "path"], "msg": "workspace id too long for a file name"}],
+        )
+    return name
 
 
 def path_error(message: str) -> InvalidInput:
@@ -65,7 +91,7 @@ def locate_workspace_file(allowed_dir: Path, path: str, workspace_id: str) -> Al
     except RuntimeError as exc:  # ~user with no such user
         raise path_error(f"path {path!r} cannot be expanded: {exc}") from None
     base = given if given.is_absolute() else allowed_dir / given
-    target = base if base.suffix == ".jsonl" else base / f"{workspace_id}.jsonl"
+    target = base if base.suffix == ".jsonl" else base / workspace_file_name(workspace_id)
     normal = Path(os.path.normpath(target))
     if not normal.is_relative_to(allowed_dir) or normal == allowed_dir:
         raise InvalidInput(
@@ -150,7 +176,8 @@ class FileSink:
         self._directory = directory
         self._name = name
         self._shown = shown
-        self._temporary = f".{name[:200]}.{secrets.token_hex(6)}.tmp"
+        # A bounded prefix: the target's name may already be near the file system's 255-byte limit.
+        self._temporary = f".{name[:40]}.{secrets.token_hex(6)}.tmp"
         fd = os.open(
             self._temporary,
             os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,

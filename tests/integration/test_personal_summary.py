@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.jobs import run_worker
+from app.main import job_handlers
 from app.services import Services
 from app.settings import Settings
 from tests.support.standin import StandInOpenAI, minimal_answer, schema_name
@@ -295,6 +296,7 @@ async def test_event_time_is_resolved_against_the_time_the_message_was_said(
     assert memory["metadata"]["event_time"] == "2025-03-08 00:00:00"
     assert memory["metadata"]["event_time_end"] == "2025-03-10 00:00:00"
     assert memory["metadata"]["time_expression"] == "last weekend"
+    assert memory["metadata"]["time_info"] == "last weekend (2025-03-08 to 2025-03-09)"  # ReMe's field
     [stored] = await rows(engine, "SELECT event_time::text AS t FROM memory")
     assert stored["t"].startswith("2025-03-08 00:00:00")
 
@@ -386,7 +388,7 @@ async def test_async_mode_stores_the_input_and_a_job_that_the_worker_completes(
     assert await rows(engine, "SELECT status FROM trajectory") == [{"status": "pending"}]
     services = await Services.start(settings)
     try:
-        await run_worker(services, once=True)
+        await run_worker(services, job_handlers(), once=True)
     finally:
         await services.stop()
     job = (await client.get(f"/v1/jobs/{job_id}")).json()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.jobs import job_handler
 from app.pipelines.base import Pipeline
 from app.pipelines.task.candidates import (
     SummaryContext,
@@ -45,7 +44,7 @@ async def _extract_from(ctx: SummaryContext, run: StoredTrajectory) -> None:
         [{"role": "user", "content": text}], TrajectoryExperiences, step="experiences", usage=ctx.usage
     )
     batch = [
-        Candidate(origin="simple", experience=item.to_experience(item.confidence), sources=[run])
+        Candidate(origin="simple", experience=item.to_experience(), sources=[run])
         for item in answer.experiences[: settings.max_experiences_per_call]
     ]
     if batch:
@@ -64,7 +63,6 @@ async def summarise_task_memory_simple(
     return await store_and_summarise(services, SUMMARY_SIMPLE, workspace_id, trajectories, request_id)
 
 
-@job_handler(FLOW)
 async def summarise_task_memory_simple_job(
     services: Services, workspace_id: str, payload: dict[str, Any]
 ) -> dict[str, Any]:

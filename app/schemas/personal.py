@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.json_depth import JsonObject
-from app.routes.schemas import FlowRequest
+from app.schemas.flow import FlowRequest
 from app.store.memories import parse_time
 
 USER_NAME = Field(default="user", min_length=1, max_length=256, description="whose facts these are (target)")
@@ -68,7 +68,7 @@ class RetrievePersonalMemoryRequest(FlowRequest):
     ``metadata.reference_time``), else to now.
     """
 
-    top_k: int = Field(default=5, ge=1)
+    top_k: int = Field(default=3, ge=1)
     user_name: str = USER_NAME
     reference_time: str | None = None
 
