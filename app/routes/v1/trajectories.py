@@ -23,6 +23,7 @@ from app.routes.v1.v1_schemas import (
 )
 from app.store.browse import Order, get_trajectory, list_trajectories
 
+DEFAULT_RETRY = TrajectoryRetryIn()  # the body is optional: a task trajectory needs nothing
 Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)]
 
 
@@ -70,8 +71,7 @@ class TrajectoryController(Controller):
         workspace_id: FromPath[str],
         trajectory_id: FromPath[uuid.UUID],
         services: ServicesDep,
-        data: JSONBody[TrajectoryRetryIn | None] = None,
+        data: JSONBody[TrajectoryRetryIn] = DEFAULT_RETRY,
     ) -> TrajectoryRetryOut:
-        user_name = data.user_name if data is not None else None
-        job_id = await retry_trajectory(services, workspace_id, trajectory_id, user_name=user_name)
+        job_id = await retry_trajectory(services, workspace_id, trajectory_id, user_name=data.user_name)
         return TrajectoryRetryOut(trajectory_id=trajectory_id, job_id=job_id, status="pending")
