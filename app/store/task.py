@@ -184,7 +184,7 @@ async def record_memory_use(
     memories = await session.scalars(
         select(Memory)
         .options(defer(Memory.embedding))
-        .where(Memory.workspace_id == workspace_id, Memory.memory_id.in_([m for m, _, _ in updated]))
+        .where(Memory.workspace_id == workspace_id, among(Memory.memory_id, [m for m, _, _ in updated]))
         .execution_options(populate_existing=True)
     )
     by_id = {m.memory_id: m for m in memories}
