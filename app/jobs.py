@@ -18,6 +18,7 @@ from app.errors import InvalidInput, LLMNotConfigured, ReMeError
 from app.logging import set_request_id
 from app.services import Services
 from app.store.jobs import claim_job, complete_job, fail_job
+from app.store.trajectories import fail_stranded_trajectories
 
 log = logging.getLogger("reme.worker")
 
@@ -84,6 +85,14 @@ def describe(exc: BaseException) -> str:
     return f"{type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}".rstrip(": ")
 
 
+async def sweep_stranded_trajectories(services: Services) -> None:
+    """Mark trajectories whose synchronous summary died (lease run out) as failed: interrupted."""
+    async with services.db.session() as session:
+        count = await fail_stranded_trajectories(session)
+    if count:
+        log.warning("%d trajectories were left pending by an interrupted summary; marked failed", count)
+
+
 async def run_worker(
     services: Services,
     handlers: JobHandlers,
@@ -122,6 +131,7 @@ async def run_worker(
             tally.failed += 1
         if outcome is not None:
             continue
+        await sweep_stranded_trajectories(services)
         if once:
             break
         with contextlib.suppress(TimeoutError):

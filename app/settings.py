@@ -120,6 +120,9 @@ class LimitSettings(BaseModel):
     max_message_chars: int = 200_000
     max_top_k: int = 200
     max_import_line_bytes: int = 1024 * 1024
+    # Seconds a synchronous summary may hold its trajectories; past it (the process died) the
+    # worker marks them failed (interrupted) so they can be retried.
+    summary_lease_seconds: float = Field(default=1800.0, gt=0)
 
 
 class TaskMemorySettings(BaseModel):
@@ -170,6 +173,13 @@ class ServerSettings(BaseModel):
     port: int = 8002
     pool_size: int = 10
     max_overflow: int = 10
+    # Seconds a client has to send a request's headers, and at most between two body chunks.
+    header_timeout: float = Field(default=10.0, gt=0)
+    body_timeout: float = Field(default=10.0, gt=0)
+    # Seconds an idle keep-alive connection stays open between requests.
+    keep_alive_timeout: int = Field(default=5, ge=1)
+    # Open connections past this are closed at once (the descriptor limit is raised to fit).
+    max_connections: int = Field(default=1000, ge=1)
 
 
 class Settings(BaseSettings):

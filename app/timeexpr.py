@@ -78,6 +78,10 @@ class TimeRange:
         return moment is not None and self.start <= moment < self.end
 
 
+class TimeOutOfRange(ValueError):
+    """A time expression resolves to a moment outside the calendar (years 1 to 9999)."""
+
+
 def resolve_time_range(text: str, now: datetime) -> TimeRange | None:
     """The range covered by every time expression in ``text``, or None if it has none."""
     found = find_time_expressions(text, now)
@@ -104,7 +108,13 @@ def find_time_expressions(text: str, now: datetime) -> list[TimeRange]:
     candidates: list[TimeRange] = []
     for pattern, resolve in _RULES:
         for match in pattern.finditer(text):
-            bounds = resolve(match, ctx)
+            try:
+                bounds = resolve(match, ctx)
+            except (ValueError, OverflowError):
+                raise TimeOutOfRange(
+                    f"{match.group(0).strip()!r} from {now.date().isoformat()} falls outside "
+                    "the calendar (years 1 to 9999)"
+                ) from None
             if bounds is not None:
                 expression = match.group(0).strip()
                 candidates.append(TimeRange(bounds[0], bounds[1], expression, match.span()))

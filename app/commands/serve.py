@@ -20,6 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from app.http_server import server_config
     from app.main import create_app
 
     settings = get_settings()
@@ -31,14 +32,7 @@ def run_serve(args: argparse.Namespace) -> int:
     app = create_app(settings)
     app.state.listening = f"http://{settings.server.host}:{settings.server.port}"  # for the start-up line
     server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host=settings.server.host,
-            port=settings.server.port,
-            log_config=None,
-            access_log=False,
-            timeout_graceful_shutdown=10,
-        )
+        server_config(app, settings.server, host=settings.server.host, port=settings.server.port)
     )
     # A refusal (database built for other embeddings, database unreachable) is logged once, as one
     # line, by the lifespan; uvicorn's copy with the traceback and its "startup failed" line add

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import DateTime, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -17,7 +17,14 @@ TRAJECTORY_STATUSES = ("pending", "processing", "done", "failed")
 
 class Trajectory(Base):
     __tablename__ = "trajectory"
-    __table_args__ = (Index("ix_trajectory_workspace_created", "workspace_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_trajectory_workspace_created", "workspace_id", "created_at"),
+        Index(
+            "ix_trajectory_pending_lease",
+            "lease_until",
+            postgresql_where=text("status = 'pending' AND lease_until IS NOT NULL"),
+        ),
+    )
 
     workspace_id: Mapped[str] = mapped_column(
         String(128), ForeignKey("workspace.id", ondelete="CASCADE"), primary_key=True
@@ -33,3 +40,5 @@ class Trajectory(Base):
     attempts: Mapped[int] = mapped_column(Integer, server_default="0", nullable=False)
     created_at: Mapped[datetime] = created_at_column()
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A synchronous summary works on a pending trajectory until then (None: a job owns it).
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

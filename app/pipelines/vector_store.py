@@ -17,8 +17,9 @@ from sqlalchemy.orm import defer
 from app.errors import InvalidInput
 from app.models import Memory, Workspace
 from app.services import Services
+from app.store.allowed_files import locate_workspace_file
 from app.store.memories import delete_memories, memory_to_reme
-from app.store.memory_lines import read_memory_file, resolve_workspace_file
+from app.store.memory_lines import read_memory_file
 from app.store.transfer import copy_workspace, dump_workspace_file, write_memories
 from app.store.workspaces import delete_workspace
 
@@ -43,7 +44,7 @@ async def list_action(services: Services, workspace_id: str, limit: int | None) 
 
 async def dump_action(services: Services, workspace_id: str, path: str) -> ActionOutcome:
     """Write ``<path>/<workspace_id>.jsonl``; nothing is written for an unknown workspace, as in ReMe."""
-    target = resolve_workspace_file(services.settings.storage.resolved_allowed_dir(), path, workspace_id)
+    target = locate_workspace_file(services.settings.storage.resolved_allowed_dir(), path, workspace_id)
     async with services.db.session() as session:
         exists = await session.get(Workspace, workspace_id) is not None
     if not exists:
@@ -56,7 +57,7 @@ async def load_action(
     services: Services, workspace_id: str, path: str, request_id: str | None
 ) -> ActionOutcome:
     """Replace the workspace's memories by the file's (vectors recomputed, ids kept)."""
-    source = resolve_workspace_file(services.settings.storage.resolved_allowed_dir(), path, workspace_id)
+    source = locate_workspace_file(services.settings.storage.resolved_allowed_dir(), path, workspace_id)
     lines = await asyncio.to_thread(read_memory_file, source)
     count = await write_memories(
         services, workspace_id, lines, replace=True, reason=f"loaded from {source}", request_id=request_id

@@ -18,7 +18,7 @@ from typing import Any
 from litestar.types import ASGIApp, Receive, ReceiveMessage, Scope, Send
 
 from app.auth import Principal, find_principal
-from app.errors import Forbidden, PayloadTooLarge, ReMeError, Unauthorized
+from app.errors import Forbidden, InvalidInput, PayloadTooLarge, ReMeError, Unauthorized
 from app.logging import current_request_id
 from app.routes.schemas import ReMeResponse
 from app.services import Services
@@ -154,6 +154,8 @@ def parse_json(raw: bytes) -> Any:
         return json.loads(raw) if raw else None
     except ValueError:
         return None
+    except RecursionError:
+        raise InvalidInput("the JSON body is nested too deeply to read") from None
 
 
 async def buffered_body(receive: Receive, limit: int) -> tuple[bytes, Receive]:

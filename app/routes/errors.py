@@ -8,6 +8,7 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 
 from app.db import database_unavailable
 from app.errors import ReMeError
@@ -64,7 +65,20 @@ def handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response
 
 def handle_integrity(request: Request[Any, Any, Any], exc: IntegrityError) -> Response[Any]:
     log.info("integrity error: %s", exc.orig)
+    if str(getattr(exc.orig, "sqlstate", "")) == "23503":
+        return envelope(
+            409,
+            "conflict: the request refers to a workspace, trajectory or memory that was deleted "
+            "while it ran; nothing was stored",
+        )
     return envelope(409, f"conflict with stored data: {type(exc.orig).__name__}")
+
+
+def handle_stale(request: Request[Any, Any, Any], exc: StaleDataError) -> Response[Any]:
+    log.info("stale data: %s", exc)
+    return envelope(
+        409, "conflict: rows this request was updating were deleted meanwhile; nothing was stored"
+    )
 
 
 def handle_database(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[Any]:
@@ -74,6 +88,9 @@ def handle_database(request: Request[Any, Any, Any], exc: DBAPIError) -> Respons
     sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")
     if sqlstate in UNSTORABLE_TEXT:
         return envelope(400, UNSTORABLE_TEXT_MESSAGE)
+    if sqlstate.startswith("54"):
+        # Class 54, program limit exceeded: a value too large to index, a query too deep.
+        return envelope(400, f"the request exceeds a database limit: {exc.orig}")
     if isinstance(exc, DataError) or sqlstate.startswith("22"):
         # SQLSTATE class 22: a value the client sent is out of range or malformed.
         return envelope(400, f"the database rejected a value: {exc.orig}")
@@ -84,6 +101,12 @@ def handle_database(request: Request[Any, Any, Any], exc: DBAPIError) -> Respons
 
 def handle_unicode(request: Request[Any, Any, Any], exc: UnicodeError) -> Response[Any]:
     return envelope(400, UNSTORABLE_TEXT_MESSAGE)
+
+
+def handle_recursion(request: Request[Any, Any, Any], exc: RecursionError) -> Response[Any]:
+    # Decoding (or walking) a JSON body nested thousands of levels deep.
+    log.info("refused a request nested too deeply: %s", exc)
+    return envelope(400, "the request body is nested too deeply to read (JSON objects and lists)")
 
 
 def handle_connection(request: Request[Any, Any, Any], exc: OSError) -> Response[Any]:
@@ -102,8 +125,10 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     ValidationException: handle_validation,
     HTTPException: handle_http,
     IntegrityError: handle_integrity,
+    StaleDataError: handle_stale,
     DBAPIError: handle_database,
     UnicodeError: handle_unicode,
+    RecursionError: handle_recursion,
     OSError: handle_connection,
     Exception: handle_unexpected,
 }

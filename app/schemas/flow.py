@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
+from app.json_depth import MAX_JSON_DEPTH, JsonObject, deepest_path
 from app.models.workspace import WORKSPACE_ID_JSON_PATTERN, WORKSPACE_ID_MAX_LENGTH, workspace_id_problem
+
+# A flow's body: stored JSON (MAX_JSON_DEPTH) plus the levels that carry it (trajectories, messages).
+MAX_BODY_DEPTH = MAX_JSON_DEPTH + 8
 
 
 def _checked_workspace_id(value: str) -> str:
@@ -47,5 +51,17 @@ class FlowRequest(BaseModel):
 
     workspace_id: WorkspaceId = "default"
     query: str = ""
-    messages: list[dict[str, Any]] = Field(default_factory=list)
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    messages: list[JsonObject] = Field(default_factory=list)
+    metadata: JsonObject = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_too_deep(cls, data: Any) -> Any:
+        # Stored fields are also checked one by one, at MAX_JSON_DEPTH; this bounds the rest.
+        where = deepest_path(data, MAX_BODY_DEPTH)
+        if where is not None:
+            raise ValueError(
+                f"{where} is nested too deeply: the body may nest {MAX_BODY_DEPTH} levels, "
+                f"stored JSON (metadata, messages, tool input) {MAX_JSON_DEPTH} levels"
+            )
+        return data

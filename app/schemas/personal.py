@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from app.json_depth import JsonObject
 from app.schemas.flow import FlowRequest
 from app.store.memories import parse_time
 
@@ -14,7 +15,15 @@ USER_NAME = Field(default="user", min_length=1, max_length=256, description="who
 
 
 def _readable_time(value: Any) -> Any:
-    if value is None or isinstance(value, int | float):
+    if value is None:
+        return value
+    if isinstance(value, int | float):
+        try:
+            datetime.fromtimestamp(value, UTC)
+        except (OverflowError, ValueError, OSError):
+            raise ValueError(
+                f"{value} seconds since 1970 is not a time between the years 1 and 9999"
+            ) from None
         return value
     try:
         parse_time(value)
@@ -41,7 +50,7 @@ class PersonalTrajectory(BaseModel):
     task_id: str = ""
     messages: list[PersonalMessage] = Field(default_factory=list)
     score: float | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: JsonObject = Field(default_factory=dict)
 
 
 class SummaryPersonalMemoryRequest(FlowRequest):

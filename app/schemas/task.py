@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.json_depth import JsonObject
 from app.pipelines.task.domain import NewTrajectory, RetrievalFilters
 from app.schemas.flow import FlowRequest
 
@@ -25,7 +26,7 @@ class TrajectoryIn(BaseModel):
     task_id: str = ""
     messages: list[TaskMessage] = Field(min_length=1)
     score: float
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: JsonObject = Field(default_factory=dict)
 
     def to_new(self) -> NewTrajectory:
         # exclude_unset keeps each message exactly as the client sent it.
@@ -66,7 +67,7 @@ class RetrieveTaskRequest(FlowRequest):
 
 
 class RecordTaskRequest(FlowRequest):
-    memory_dicts: list[dict[str, Any]] = Field(default_factory=list)
+    memory_dicts: list[JsonObject] = Field(default_factory=list)
     memory_ids: list[str] = Field(default_factory=list)
     update_utility: bool = False
 

@@ -47,7 +47,7 @@ def decode_cursor(cursor: str, kinds: tuple[type, ...]) -> list[Any]:
             datetime.fromisoformat(v) if kind is datetime else kind(v)
             for v, kind in zip(values, kinds, strict=True)
         ]
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, AttributeError, OverflowError) as exc:
         raise InvalidInput(
             "cursor is not one this service returned",
             errors=[{"loc": ["query", "cursor"], "msg": "invalid cursor"}],

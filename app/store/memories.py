@@ -12,7 +12,9 @@ from sqlalchemy import delete, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.errors import Conflict
 from app.models import Memory, MemoryEvent, Workspace
+from app.store.sql import among
 
 REME_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -43,6 +45,20 @@ def parse_time(value: Any) -> datetime | None:
         except ValueError:
             parsed = datetime.fromisoformat(text)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+# Characters of when_to_use plus content: the full-text index of a memory must stay under
+# PostgreSQL's 1 MB tsvector limit, which a few hundred thousand distinct words reach.
+MAX_MEMORY_TEXT_CHARS = 100_000
+
+
+def check_memory_text(when_to_use: str, content: str) -> None:
+    """A ``ValueError`` naming the limit when a memory's text is too long to index."""
+    size = len(when_to_use) + len(content)
+    if size > MAX_MEMORY_TEXT_CHARS:
+        raise ValueError(
+            f"when_to_use and content hold {size} characters; the limit is {MAX_MEMORY_TEXT_CHARS}"
+        )
 
 
 def embedding_text(when_to_use: str, content: str, *, memory_type: str = "", target: str = "") -> str:
@@ -156,6 +172,22 @@ async def ensure_workspace(session: AsyncSession, workspace_id: str, description
     )
 
 
+async def hold_workspace(session: AsyncSession, workspace_id: str, *, doing: str) -> None:
+    """Keep the workspace from being deleted until the transaction ends.
+
+    For the last write of a flow that created (or found) the workspace in an earlier
+    transaction: if the workspace was deleted meanwhile, :class:`Conflict` instead of
+    creating it again. A delete that comes later waits for this transaction (FOR KEY SHARE).
+    """
+    found = await session.scalar(
+        select(Workspace.id).where(Workspace.id == workspace_id).with_for_update(key_share=True)
+    )
+    if found is None:
+        raise Conflict(
+            f"workspace {workspace_id!r} was deleted while {doing} was running; nothing was stored"
+        )
+
+
 async def lock_workspace(session: AsyncSession, workspace_id: str) -> None:
     """Serialise writers of one workspace until the transaction ends."""
     await session.execute(
@@ -210,7 +242,7 @@ async def get_memories(session: AsyncSession, workspace_id: str, memory_ids: Seq
     if not memory_ids:
         return []
     result = await session.scalars(
-        select(Memory).where(Memory.workspace_id == workspace_id, Memory.memory_id.in_(memory_ids))
+        select(Memory).where(Memory.workspace_id == workspace_id, among(Memory.memory_id, memory_ids))
     )
     return list(result.all())
 
@@ -228,7 +260,7 @@ async def delete_memories(
         return []
     deleted = await session.scalars(
         delete(Memory)
-        .where(Memory.workspace_id == workspace_id, Memory.memory_id.in_(memory_ids))
+        .where(Memory.workspace_id == workspace_id, among(Memory.memory_id, memory_ids))
         .returning(Memory)
     )
     return await record_deletions(session, workspace_id, list(deleted.all()), reason, request_id)

@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import InvalidInput, NotFound, PayloadTooLarge
-from app.models import MEMORY_TYPES, Memory, workspace_id_problem
+from app.json_depth import MAX_JSON_DEPTH, json_depth
+from app.models import MEMORY_TYPES, Memory
 from app.providers.embeddings import Embedder
-from app.store.memories import NewMemory, memory_to_reme, new_memory_id, parse_time
+from app.store.allowed_files import AllowedFile, open_for_reading
+from app.store.memories import NewMemory, check_memory_text, memory_to_reme, new_memory_id, parse_time
 
 
 def memory_from_record(record: Any, *, line: int) -> NewMemory:
@@ -26,6 +28,8 @@ def memory_from_record(record: Any, *, line: int) -> NewMemory:
     metadata = record.get("metadata") or {}
     if not isinstance(metadata, dict):
         raise _line_error(line, "metadata must be an object")
+    if json_depth(metadata) > MAX_JSON_DEPTH:
+        raise _line_error(line, f"metadata is nested more than {MAX_JSON_DEPTH} levels deep")
     metadata = dict(metadata)
     memory_type = str(record.get("memory_type") or "task")
     if memory_type not in MEMORY_TYPES:
@@ -57,6 +61,10 @@ def memory_from_record(record: Any, *, line: int) -> NewMemory:
         raise _line_error(line, f"invalid value: {exc}") from exc
     if not (memory.when_to_use or memory.content):
         raise _line_error(line, "a memory needs when_to_use or content")
+    try:
+        check_memory_text(memory.when_to_use, memory.content)
+    except ValueError as exc:
+        raise _line_error(line, str(exc)) from None
     if len(memory.memory_id) > 128:
         raise _line_error(line, "memory_id is longer than 128 characters")
     return memory
@@ -135,59 +143,14 @@ def memory_to_record(
     return record
 
 
-# File systems cap a file name at 255 bytes; a 128-character id in a non-Latin script can exceed it.
-MAX_FILE_NAME_BYTES = 255
+def read_memory_file(file: Path | AllowedFile, *, max_line_bytes: int | None = None) -> list[ParsedLine]:
+    """Parse a ReMe dump file or one of our NDJSON exports.
 
-
-def workspace_file_name(workspace_id: str) -> str:
-    """``<workspace_id>.jsonl``: a plain name in the target folder, never a path.
-
-    Workspace ids hold no '/', '\\' or control characters and are not '.' or '..' (the model's
-    rule), so the name cannot leave the folder; this checks again, and checks the length.
+    An :class:`AllowedFile` is opened without following links; a plain path (the CLI's) is not.
     """
-    problem = workspace_id_problem(workspace_id)
-    if problem:
-        raise InvalidInput(
-            f"invalid workspace id {workspace_id!r}: {problem}",
-            errors=[{"loc": ["body", "workspace_id"], "msg": problem}],
-        )
-    name = f"{workspace_id}.jsonl"
-    size = len(name.encode("utf-8"))
-    if size > MAX_FILE_NAME_BYTES:
-        raise InvalidInput(
-            f"the file name {name!r} would be {size} bytes in UTF-8, above the file system limit of "
-            f"{MAX_FILE_NAME_BYTES}; give a path ending in .jsonl to name the file yourself",
-            errors=[{"loc": ["body", "path"], "msg": "workspace id too long for a file name"}],
-        )
-    return name
-
-
-def resolve_workspace_file(allowed_dir: Path, path: str, workspace_id: str) -> Path:
-    """``<path>/<workspace_id>.jsonl``, or ``path`` itself when it names a .jsonl file.
-
-    The file must resolve inside ``allowed_dir``.
-
-    Relative paths are taken from ``allowed_dir``; symlinks are resolved before the check.
-    """
-    if not path:
-        raise InvalidInput(
-            "path is required for dump and load", errors=[{"loc": ["body", "path"], "msg": "required"}]
-        )
-    given = Path(path).expanduser()
-    base = given if given.is_absolute() else allowed_dir / given
-    target = base if base.suffix == ".jsonl" else base / workspace_file_name(workspace_id)
-    resolved = target.resolve()
-    if not resolved.is_relative_to(allowed_dir):
-        raise InvalidInput(
-            f"path {path!r} resolves to {resolved}, outside the allowed directory {allowed_dir} "
-            "(set REME_STORAGE__ALLOWED_DIR to change it)",
-            errors=[{"loc": ["body", "path"], "msg": "outside the allowed directory"}],
-        )
-    return resolved
-
-
-def read_memory_file(file: Path, *, max_line_bytes: int | None = None) -> list[ParsedLine]:
-    """Parse a ReMe dump file or one of our NDJSON exports."""
+    if isinstance(file, AllowedFile):
+        with open_for_reading(file) as handle:
+            return parse_lines(handle, max_line_bytes=max_line_bytes)
     if not file.is_file():
         raise NotFound(f"no file {file}")
     with file.open("rb") as handle:

@@ -20,6 +20,7 @@ from sqlalchemy.types import Text
 
 from app.models import Memory, Trajectory
 from app.store.memories import ensure_workspace, memory_snapshot
+from app.store.sql import among
 
 PERSONAL = "personal"
 
@@ -65,7 +66,9 @@ async def load_trajectories(
 ) -> list[Trajectory]:
     """Stored trajectories in the order of ``trajectory_ids``."""
     result = await session.scalars(
-        select(Trajectory).where(Trajectory.workspace_id == workspace_id, Trajectory.id.in_(trajectory_ids))
+        select(Trajectory).where(
+            Trajectory.workspace_id == workspace_id, among(Trajectory.id, trajectory_ids)
+        )
     )
     by_id = {t.id: t for t in result.all()}
     return [by_id[i] for i in trajectory_ids if i in by_id]

@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import REGCONFIG, TSQUERY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
+from app.errors import InvalidInput
 from app.models import Memory
 from app.store.exact_search import exact_hybrid
 from app.store.people import names_in, workspace_targets
@@ -33,6 +34,8 @@ RRF_K = 60
 FUSION_DEPTH = 4
 # Filtered sets up to this many rows are ranked exactly (top-N sort) rather than by HNSW.
 EXACT_SCAN_MAX_ROWS = 2000
+# Words of a query that text search reads (hybrid and text modes); more is a 400.
+MAX_TEXT_QUERY_WORDS = 1000
 # HNSW candidate list floor (pgvector's default is 40): recall rises more than latency does.
 EF_SEARCH_MIN = 100
 
@@ -101,6 +104,8 @@ async def search_memories(session: AsyncSession, request: SearchRequest) -> list
     use_text = request.mode in ("text", "hybrid") and bool(request.text.strip())
     if not use_vector and not use_text:
         return []
+    if use_text:
+        _check_text_length(request.text)
     scan = await _prepare_scan(session, request, request.top_k * FUSION_DEPTH, vector=use_vector)
     people: list[str] = []
     if request.find_people and scan.exact and request.filters.target is None and request.text.strip():
@@ -127,6 +132,15 @@ async def search_memories(session: AsyncSession, request: SearchRequest) -> list
         # Later statements of the caller's transaction plan normally again.
         await session.execute(select(func.set_config("enable_sort", "on", True)))
     return hits
+
+
+def _check_text_length(text: str) -> None:
+    # PostgreSQL builds a tsquery as a tree as deep as its words; far past this it overflows.
+    # "or" is web-search syntax (the personal flow joins words with it), not a word.
+    words = sum(1 for word in text.split() if word.lower() != "or")
+    if words > MAX_TEXT_QUERY_WORDS:
+        message = f"query has {words} words; text and hybrid search take at most {MAX_TEXT_QUERY_WORDS}"
+        raise InvalidInput(message, errors=[{"loc": ["body", "query"], "msg": message}])
 
 
 @dataclass

@@ -15,6 +15,7 @@ from sqlalchemy.orm import defer
 from app.models import Memory, Trajectory, ValidationRecord
 from app.pipelines.task.domain import NewTrajectory, StoredTrajectory
 from app.store.memories import EventRecord, ensure_workspace, record_deletions, record_events
+from app.store.sql import among
 
 # Stored task memories whose vector or normalised content matches a candidate's: the nearest
 # neighbour per candidate (HNSW-friendly ORDER BY ... LIMIT 1) plus one pass for equal text.
@@ -83,7 +84,7 @@ async def load_trajectories(
 ) -> list[StoredTrajectory]:
     """Stored trajectories by id, in the order of ``ids``."""
     rows = await session.scalars(
-        select(Trajectory).where(Trajectory.workspace_id == workspace_id, Trajectory.id.in_(ids))
+        select(Trajectory).where(Trajectory.workspace_id == workspace_id, among(Trajectory.id, ids))
     )
     by_id = {
         row.id: StoredTrajectory(
@@ -158,7 +159,7 @@ async def record_memory_use(
     gain = 1 if helped else 0
     rows = await session.execute(
         update(Memory)
-        .where(Memory.workspace_id == workspace_id, Memory.memory_id.in_(memory_ids))
+        .where(Memory.workspace_id == workspace_id, among(Memory.memory_id, memory_ids))
         .values(freq=Memory.freq + 1, utility=Memory.utility + gain)
         .returning(Memory.memory_id, Memory.freq, Memory.utility)
     )
@@ -183,7 +184,7 @@ async def record_memory_use(
     memories = await session.scalars(
         select(Memory)
         .options(defer(Memory.embedding))
-        .where(Memory.workspace_id == workspace_id, Memory.memory_id.in_([m for m, _, _ in updated]))
+        .where(Memory.workspace_id == workspace_id, among(Memory.memory_id, [m for m, _, _ in updated]))
         .execution_options(populate_existing=True)
     )
     by_id = {m.memory_id: m for m in memories}

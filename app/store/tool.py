@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import ToolCall
+from app.store.sql import among
 
 TOOL_MEMORY_TYPE = "tool"
 
@@ -140,7 +141,7 @@ def _ranked_calls(workspace_id: str, tool_names: Sequence[str]) -> Any:
             .over(partition_by=ToolCall.tool_name, order_by=ToolCall.id.desc())
             .label("rank"),
         )
-        .where(ToolCall.workspace_id == workspace_id, ToolCall.tool_name.in_(tool_names))
+        .where(ToolCall.workspace_id == workspace_id, among(ToolCall.tool_name, tool_names))
         .subquery("ranked")
     )
 
@@ -167,7 +168,21 @@ async def trim_tool_calls(
 async def save_judgements(
     session: AsyncSession, workspace_id: str, judgements: Sequence[CallJudgement]
 ) -> None:
-    """Write the judge's summary, evaluation and score of each call (one executemany UPDATE)."""
+    """Write the judge's summary, evaluation and score of each call (one executemany UPDATE).
+
+    Calls trimmed or deleted since they were judged are skipped (an UPDATE by primary key of a
+    missing row is an error for the ORM).
+    """
+    if not judgements:
+        return
+    still_there = set(
+        await session.scalars(
+            select(ToolCall.id).where(
+                ToolCall.workspace_id == workspace_id, among(ToolCall.id, [j.call_id for j in judgements])
+            )
+        )
+    )
+    judgements = [j for j in judgements if j.call_id in still_there]
     if not judgements:
         return
     rows = [
@@ -188,7 +203,7 @@ async def mark_summarized(session: AsyncSession, workspace_id: str, call_ids: Se
     if call_ids:
         await session.execute(
             update(ToolCall)
-            .where(ToolCall.workspace_id == workspace_id, ToolCall.id.in_(call_ids))
+            .where(ToolCall.workspace_id == workspace_id, among(ToolCall.id, call_ids))
             .values(is_summarized=True)
         )
 
@@ -200,7 +215,7 @@ async def unsummarized_call_ids(
     rows = await session.execute(
         select(ToolCall.tool_name, ToolCall.id).where(
             ToolCall.workspace_id == workspace_id,
-            ToolCall.tool_name.in_(tool_names),
+            among(ToolCall.tool_name, tool_names),
             ToolCall.is_summarized.is_(False),
         )
     )
@@ -213,7 +228,7 @@ async def unsummarized_call_ids(
 async def tools_with_calls(session: AsyncSession, workspace_id: str, tool_names: Sequence[str]) -> set[str]:
     rows = await session.scalars(
         select(ToolCall.tool_name)
-        .where(ToolCall.workspace_id == workspace_id, ToolCall.tool_name.in_(tool_names))
+        .where(ToolCall.workspace_id == workspace_id, among(ToolCall.tool_name, tool_names))
         .distinct()
     )
     return set(rows.all())
@@ -226,7 +241,7 @@ async def recent_tool_calls(
     if not tool_names:
         return {}
     statement = select(ToolCall).where(
-        ToolCall.workspace_id == workspace_id, ToolCall.tool_name.in_(tool_names)
+        ToolCall.workspace_id == workspace_id, among(ToolCall.tool_name, tool_names)
     )
     if limit is not None:
         ranked = _ranked_calls(workspace_id, tool_names)
@@ -256,7 +271,7 @@ async def tool_statistics(
             .over(partition_by=ToolCall.tool_name, order_by=ToolCall.id.desc())
             .label("rank"),
         )
-        .where(ToolCall.workspace_id == workspace_id, ToolCall.tool_name.in_(tool_names))
+        .where(ToolCall.workspace_id == workspace_id, among(ToolCall.tool_name, tool_names))
         .subquery("recent")
     )
     judged = recent.c.is_judged.is_(True)

@@ -26,6 +26,7 @@ from app.store.memories import (
     memory_to_reme,
     record_events,
 )
+from app.store.sql import among
 from app.store.tool import ToolStatistics
 
 TOOL_MEMORY_TYPE = "tool"
@@ -47,7 +48,7 @@ async def find_tool_memories(
         .where(
             Memory.workspace_id == workspace_id,
             Memory.memory_type == TOOL_MEMORY_TYPE,
-            Memory.when_to_use.in_(tool_names),
+            among(Memory.when_to_use, tool_names),
         )
         .order_by(Memory.when_to_use, Memory.time_modified.desc())
     )

@@ -9,19 +9,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
-import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import Any, cast
 
 from sqlalchemy import (
     Select,
     String,
     Table,
-    any_,
-    bindparam,
     delete,
     insert,
     literal,
@@ -30,7 +26,6 @@ from sqlalchemy import (
     text,
     tuple_,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
@@ -38,6 +33,7 @@ from sqlalchemy.orm import defer
 from app.models import Memory, MemoryEvent
 from app.providers.embeddings import Embedder
 from app.services import Services
+from app.store.allowed_files import AllowedFile, open_sink
 from app.store.bulk import write_events, write_memory_rows
 from app.store.memories import (
     EventRecord,
@@ -48,6 +44,7 @@ from app.store.memories import (
     reme_fields,
 )
 from app.store.memory_lines import ParsedLine, memory_to_record, unique_memories
+from app.store.sql import among
 
 log = logging.getLogger(__name__)
 
@@ -89,11 +86,6 @@ def _snapshot(memory: NewMemory, workspace_id: str) -> dict[str, Any]:
     }
 
 
-def _id_array(ids: Sequence[str]) -> Any:
-    # One array parameter instead of one parameter per id: workspaces can be large.
-    return any_(bindparam("ids", list(ids), type_=ARRAY(String)))
-
-
 async def replace_workspace_memories(
     session: AsyncSession,
     workspace_id: str,
@@ -111,7 +103,7 @@ async def replace_workspace_memories(
     vanishing = await session.scalars(
         select(Memory)
         .options(defer(Memory.embedding))
-        .where(Memory.workspace_id == workspace_id, not_(Memory.memory_id == _id_array(kept)))
+        .where(Memory.workspace_id == workspace_id, not_(among(Memory.memory_id, kept)))
     )
     gone = [EventRecord(m.memory_id, "delete", before=memory_snapshot(m), reason=reason) for m in vanishing]
     await session.execute(delete(Memory).where(Memory.workspace_id == workspace_id))
@@ -238,44 +230,31 @@ async def export_lines(
 async def dump_workspace_file(
     services: Services,
     workspace_id: str,
-    target: Path,
+    target: Path | AllowedFile,
     *,
     extended: bool = False,
     include_embeddings: bool = False,
     on_progress: Progress | None = None,
 ) -> int:
-    """Write the workspace to ``target`` (a temporary file renamed at the end); returns the count."""
+    """Write the workspace to ``target`` (a temporary file renamed at the end); returns the count.
+
+    An :class:`AllowedFile` is reached without following links; a plain path (the CLI's) is not.
+    """
     model = services.embedder.model_name if include_embeddings else None
-    temporary = await asyncio.to_thread(_temporary_next_to, target)
+    sink = await asyncio.to_thread(open_sink, target)
     count = 0
     try:
-        with temporary.open("w", encoding="utf-8") as handle:
-            async for page in iter_memory_pages(services, workspace_id, with_embedding=include_embeddings):
-                await asyncio.to_thread(
-                    handle.write, _lines_of(page, extended=extended, embedding_model=model)
-                )
-                count += len(page)
-                if on_progress is not None:
-                    on_progress(len(page))
-            await asyncio.to_thread(_flush_to_disk, handle)
-        await asyncio.to_thread(temporary.replace, target)
+        async for page in iter_memory_pages(services, workspace_id, with_embedding=include_embeddings):
+            await asyncio.to_thread(
+                sink.handle.write, _lines_of(page, extended=extended, embedding_model=model)
+            )
+            count += len(page)
+            if on_progress is not None:
+                on_progress(len(page))
+        await asyncio.to_thread(sink.commit)
     finally:
-        await asyncio.to_thread(temporary.unlink, missing_ok=True)
+        await asyncio.to_thread(sink.close)
     return count
-
-
-def _temporary_next_to(target: Path) -> Path:
-    """A new empty file beside ``target``, so that the final rename stays on one file system."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # A bounded prefix: the target's name may already be near the file system's 255-byte limit.
-    fd, name = tempfile.mkstemp(prefix=f".{target.name[:40]}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    return Path(name)
-
-
-def _flush_to_disk(handle: IO[str]) -> None:
-    handle.flush()
-    os.fsync(handle.fileno())
 
 
 async def copy_workspace(
@@ -308,7 +287,7 @@ async def copy_workspace(
                     literal("copy"),
                     literal(reason),
                     literal(request_id, type_=String),
-                ).where(Memory.workspace_id == workspace_id, Memory.memory_id == _id_array(ids)),
+                ).where(Memory.workspace_id == workspace_id, among(Memory.memory_id, ids)),
             )
         )
     return len(ids)

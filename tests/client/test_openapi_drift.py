@@ -82,6 +82,7 @@ OPERATIONS: list[tuple[Callable[[], Call[Any]], str | None, str | None]] = [
         "TrajectoryPage",
     ),
     (lambda: v1.get_trajectory("w", JOB), None, "TrajectoryDetailOut"),
+    (lambda: v1.retry_trajectory("w", JOB, user_name="u"), "TrajectoryRetryIn", "TrajectoryRetryOut"),
     (lambda: v1.get_job(JOB), None, None),  # the service declares an open object; test_client_flows checks it
     (lambda: v1.export_workspace("w", include_embeddings=True), None, None),  # NDJSON stream
     (lambda: v1.import_memories("w", b"", replace=True), None, "ImportResult"),
@@ -125,6 +126,8 @@ MODEL_PAIRS: list[tuple[type[BaseModel], str]] = [
     (vm.TrajectoryPage, "TrajectoryPage"),
     (vm.ValidationRecord, "ValidationRecordOut"),
     (vm.TrajectoryDetail, "TrajectoryDetailOut"),
+    (vm.TrajectoryRetryRequest, "TrajectoryRetryIn"),
+    (vm.TrajectoryRetry, "TrajectoryRetryOut"),
     (vm.ImportResult, "ImportResult"),
 ]
 SERVER_NAME = {model.__name__: component for model, component in MODEL_PAIRS}

@@ -198,3 +198,19 @@ async def test_library_load_is_a_write_on_its_target_workspace(
     assert "'appworld'" in elsewhere.json()["answer"]
     assert allowed.status_code == 200, allowed.text
     assert allowed.json()["loaded"] == 193
+
+
+async def test_a_body_nested_a_thousand_levels_deep_is_a_400_not_a_crash(
+    secured: httpx.AsyncClient, database_url: str
+) -> None:
+    key = create_key(database_url, "--name", "deep", "--workspace", "a", "--scope", "write")
+    body = '{"workspace_id": "a", "query": "q", "extra": ' + '{"k": ' * 1000 + "1" + "}" * 1001
+
+    response = await secured.post(
+        "/retrieve_task_memory_simple",
+        content=body,
+        headers={"content-type": "application/json", "X-API-Key": key},
+    )
+
+    assert response.status_code == 400, response.text
+    assert "nested too deeply" in response.json()["answer"]

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import uvicorn
 
+from app.http_server import server_config
 from app.main import create_app
 from app.settings import Settings
 
@@ -35,15 +36,7 @@ def start_server(settings: Settings, *, timeout: float = 60.0) -> RunningServer:
     port = free_port()
     app = create_app(settings)
     app.state.listening = f"http://127.0.0.1:{port}"
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        log_config=None,
-        access_log=False,
-        lifespan="on",
-    )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(server_config(app, settings.server, host="127.0.0.1", port=port))
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout

@@ -18,6 +18,7 @@ from app.store.memories import (
     EventRecord,
     NewMemory,
     delete_memories,
+    hold_workspace,
     insert_memories,
     lock_workspace,
     memory_snapshot,
@@ -35,6 +36,7 @@ async def persist_outcome(ctx: SummaryContext) -> None:
     events: list[EventRecord] = []
     written: list[Memory] = []
     async with ctx.services.db.session() as session:
+        await hold_workspace(session, ctx.workspace_id, doing="summary_personal_memory")
         await lock_workspace(session, ctx.workspace_id)
         await _drop_facts_stored_meanwhile(session, ctx)
         written += await _merge_updates(session, ctx, events)

@@ -29,6 +29,7 @@ from app.services import Services
 from app.store.memories import format_time, memory_to_reme, parse_time
 from app.store.search import SearchFilters, SearchHit, SearchRequest, search_memories
 from app.timeexpr import (
+    TimeOutOfRange,
     TimeRange,
     find_time_expressions,
     mentions_time,
@@ -90,7 +91,12 @@ class RetrieveContext(PipelineContext):
 
 
 async def resolve_query_time(ctx: RetrieveContext) -> None:
-    found = find_time_expressions(ctx.query, ctx.now)
+    try:
+        found = find_time_expressions(ctx.query, ctx.now)
+    except TimeOutOfRange as exc:
+        raise InvalidInput(
+            f"reference_time: {exc}", errors=[{"loc": ["body", "reference_time"], "msg": str(exc)}]
+        ) from None
     ctx.search_text = strip_time_expressions(ctx.query, found) if found else ctx.query
     if found:
         ctx.time_range, ctx.time_source = resolve_time_range(ctx.query, ctx.now), "resolver"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -42,8 +43,8 @@ from app.services import Services
 from app.store.jobs import enqueue_job
 from app.store.memories import parse_time
 from app.store.personal import load_trajectories, store_trajectories
-from app.store.trajectories import set_trajectory_status
-from app.timeexpr import resolve_time_range
+from app.store.trajectories import lease_trajectories, set_trajectory_status
+from app.timeexpr import TimeOutOfRange, TimeRange, resolve_time_range
 
 FLOW = "summary_personal_memory"
 SCORE_MESSAGE_CHARS = 1500
@@ -129,6 +130,13 @@ async def extract_facts(ctx: SummaryContext) -> None:
         )
 
 
+def _time_range(text: str, said_at: datetime) -> TimeRange | None:
+    try:
+        return resolve_time_range(text, said_at)
+    except TimeOutOfRange:  # "next year" said in 9999: no event time rather than a failure
+        return None
+
+
 async def resolve_event_times(ctx: SummaryContext) -> None:
     """Give each fact that mentions a time an absolute event_time, against its message's time.
 
@@ -137,8 +145,8 @@ async def resolve_event_times(ctx: SummaryContext) -> None:
     """
     for fact in ctx.facts:
         said_at = fact.message.said_at
-        found = resolve_time_range(fact.time_expression, said_at) if fact.time_expression else None
-        found = found or resolve_time_range(fact.content, said_at)
+        found = _time_range(fact.time_expression, said_at) if fact.time_expression else None
+        found = found or _time_range(fact.content, said_at)
         if found is not None:
             fact.event_range, fact.event_time, fact.time_source = found, found.start, "resolver"
             continue
@@ -216,6 +224,12 @@ async def summarise_personal_memory(
     trajectories = _check_limits(services, request)
     async with services.db.session() as session:
         stored = await store_trajectories(session, request.workspace_id, trajectories)
+        await lease_trajectories(
+            session,
+            request.workspace_id,
+            [t.id for t in stored],
+            services.settings.limits.summary_lease_seconds,
+        )
     ctx = SummaryContext(
         workspace_id=request.workspace_id,
         request_id=request_id,

@@ -16,7 +16,7 @@ from app.services import Services
 from app.store.memories import (
     EventRecord,
     NewMemory,
-    ensure_workspace,
+    hold_workspace,
     insert_memories,
     lock_workspace,
     memory_snapshot,
@@ -135,7 +135,8 @@ async def persist_memories(ctx: SummaryContext) -> None:
     services, workspace_id = ctx.services, ctx.workspace_id
     threshold = services.settings.task.dedup_similarity
     async with services.db.session() as session:
-        await ensure_workspace(session, workspace_id)
+        # The trajectories were stored (and the workspace created) before the model calls.
+        await hold_workspace(session, workspace_id, doing=ctx.flow)
         await lock_workspace(session, workspace_id)
         await _mark_stored_duplicates(session, workspace_id, ctx.survivors(), threshold)
         survivors = ctx.survivors()

@@ -24,11 +24,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from app.errors import InvalidInput, LLMNotConfigured, ReMeError
+from app.json_depth import within_depth
 from app.models import ToolCall
 from app.pipelines.base import Pipeline, PipelineContext
 from app.pipelines.tool.common import ToolFlowResult, clip, enqueue_tool_flow, render_prompt
 from app.services import Services
-from app.store.memories import ensure_workspace, parse_time
+from app.store.memories import ensure_workspace, hold_workspace, parse_time
 from app.store.tool import (
     CallJudgement,
     NewToolCall,
@@ -68,7 +69,7 @@ class ToolCallInput(BaseModel):
     @field_validator("input", mode="before")
     @classmethod
     def _input_or_empty(cls, value: Any) -> Any:
-        return "" if value is None else value
+        return "" if value is None else within_depth(value)
 
     @field_validator("output", mode="before")
     @classmethod
@@ -271,6 +272,7 @@ async def persist_results(ctx: RecordContext) -> None:
     """Judgements, statistics and each tool's memory row, in one transaction."""
     settings = ctx.services.settings.tool
     async with ctx.services.db.session() as session:
+        await hold_workspace(session, ctx.workspace_id, doing=FLOW)
         await lock_tools(session, ctx.workspace_id, ctx.tool_names)
         await save_judgements(session, ctx.workspace_id, ctx.judgements)
         ctx.statistics = await tool_statistics(

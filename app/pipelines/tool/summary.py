@@ -26,7 +26,7 @@ from app.pipelines.base import Pipeline, PipelineContext, first_error
 from app.pipelines.tool.common import SECTION_BREAK, ToolFlowResult, clip, render_prompt
 from app.schemas.tool import split_tool_names
 from app.services import Services
-from app.store.memories import format_time
+from app.store.memories import format_time, hold_workspace
 from app.store.tool import (
     ToolStatistics,
     lock_tools,
@@ -151,6 +151,8 @@ async def persist_guidelines(ctx: SummaryContext) -> None:
     settings = ctx.services.settings
     known = [name for name in ctx.tool_names if name not in ctx.unknown]
     async with ctx.services.db.session() as session:
+        if ctx.to_summarize:
+            await hold_workspace(session, ctx.workspace_id, doing=FLOW)
         await lock_tools(session, ctx.workspace_id, ctx.to_summarize)
         ctx.statistics = await tool_statistics(
             session, ctx.workspace_id, known, settings.tool.statistics_window

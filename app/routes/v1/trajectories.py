@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from litestar import Controller, get
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar import Controller, get, post
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
+from app.pipelines.retry import retry_trajectory
 from app.routes.deps import ServicesDep
 from app.routes.v1.v1_schemas import (
     DEFAULT_LIMIT,
@@ -16,10 +17,13 @@ from app.routes.v1.v1_schemas import (
     TrajectoryDetailOut,
     TrajectoryOut,
     TrajectoryPage,
+    TrajectoryRetryIn,
+    TrajectoryRetryOut,
     ValidationRecordOut,
 )
 from app.store.browse import Order, get_trajectory, list_trajectories
 
+DEFAULT_RETRY = TrajectoryRetryIn()  # the body is optional: a task trajectory needs nothing
 Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)]
 
 
@@ -56,3 +60,18 @@ class TrajectoryController(Controller):
             memories=[MemoryOut.of(m) for m in detail.memories],
             validation_records=[ValidationRecordOut.of(r) for r in detail.validation_records],
         )
+
+    @post(
+        "/{trajectory_id:uuid}/retry",
+        summary="Summarise a failed trajectory again (as a job)",
+        status_code=202,
+    )
+    async def retry(
+        self,
+        workspace_id: FromPath[str],
+        trajectory_id: FromPath[uuid.UUID],
+        services: ServicesDep,
+        data: JSONBody[TrajectoryRetryIn] = DEFAULT_RETRY,
+    ) -> TrajectoryRetryOut:
+        job_id = await retry_trajectory(services, workspace_id, trajectory_id, user_name=data.user_name)
+        return TrajectoryRetryOut(trajectory_id=trajectory_id, job_id=job_id, status="pending")

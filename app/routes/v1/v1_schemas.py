@@ -8,9 +8,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
 
+from app.json_depth import JsonObject
 from app.models import Memory, MemoryEvent, Trajectory, ValidationRecord, Workspace
 from app.schemas.flow import WorkspaceId
-from app.store.memories import NewMemory, new_memory_id
+from app.store.memories import NewMemory, check_memory_text, new_memory_id
 from app.store.search import SearchFilters, SearchHit, SearchRequest
 from app.store.workspaces import WorkspaceStats
 
@@ -84,13 +85,14 @@ class MemoryIn(BaseModel):
     target: str = ""
     reflection_subject: str = ""
     author: str = ""
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: JsonObject = Field(default_factory=dict)
     event_time: datetime | None = None
 
     @model_validator(mode="after")
     def _has_text(self) -> MemoryIn:
         if not (self.when_to_use.strip() or self.content.strip()):
             raise ValueError("a memory needs when_to_use or content")
+        check_memory_text(self.when_to_use, self.content)
         return self
 
     def to_new(self) -> NewMemory:
@@ -124,8 +126,13 @@ class MemoryPatchIn(BaseModel):
     content: str | None = None
     score: float | None = None
     target: str | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: JsonObject | None = None
     event_time: datetime | None = None
+
+    @model_validator(mode="after")
+    def _not_too_long(self) -> MemoryPatchIn:
+        check_memory_text(self.when_to_use or "", self.content or "")
+        return self
 
     def column_changes(self) -> dict[str, Any]:
         """The given fields other than metadata (``event_time: null`` clears it)."""
@@ -339,3 +346,17 @@ class TrajectoryDetailOut(TrajectoryOut):
 class ImportResult(BaseModel):
     workspace_id: str
     imported: int
+
+
+class TrajectoryRetryIn(BaseModel):
+    """For a personal trajectory: whose facts it holds (default ``user``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_name: str | None = Field(default=None, min_length=1, max_length=256)
+
+
+class TrajectoryRetryOut(BaseModel):
+    trajectory_id: uuid.UUID
+    job_id: uuid.UUID
+    status: str

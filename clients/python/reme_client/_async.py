@@ -131,6 +131,7 @@ class AsyncReMeClient:
     search = _sent(v1.search)
     list_trajectories = _sent(v1.list_trajectories)
     get_trajectory = _sent(v1.get_trajectory)
+    retry_trajectory = _sent(v1.retry_trajectory)
     get_job = _sent(v1.get_job)
 
     async def _follow(self, page: Callable[[str | None], Call[Any]]) -> AsyncIterator[Any]:

@@ -30,6 +30,8 @@ from reme_client.models.v1 import (
     SearchResult,
     TrajectoryDetail,
     TrajectoryPage,
+    TrajectoryRetry,
+    TrajectoryRetryRequest,
     Workspace,
     WorkspaceCreate,
     WorkspaceDeleted,
@@ -232,6 +234,15 @@ def get_trajectory(workspace_id: str, trajectory_id: uuid.UUID | str) -> Call[Tr
     """A run with its messages, the memories learnt from it and every candidate the judge saw."""
     path = f"{_workspace(workspace_id)}/trajectories/{segment(trajectory_id)}"
     return Call("GET", path, read_model(TrajectoryDetail))
+
+
+def retry_trajectory(
+    workspace_id: str, trajectory_id: uuid.UUID | str, *, user_name: str | None = None
+) -> Call[TrajectoryRetry]:
+    """Summarise a failed (or interrupted) trajectory again, as a job; ``user_name`` for a personal one."""
+    path = f"{_workspace(workspace_id)}/trajectories/{segment(trajectory_id)}/retry"
+    request = TrajectoryRetryRequest(**_given(user_name=user_name))
+    return Call("POST", path, read_model(TrajectoryRetry), json=body(request))
 
 
 def get_job(job_id: uuid.UUID | str) -> Call[Job]:

@@ -209,6 +209,18 @@ class TrajectoryDetail(Trajectory):
     validation_records: list[ValidationRecord]
 
 
+class TrajectoryRetryRequest(RequestModel):
+    user_name: str | None = None
+
+
+class TrajectoryRetry(ResponseModel):
+    """A failed trajectory queued again: poll ``get_job(job_id)``."""
+
+    trajectory_id: uuid.UUID
+    job_id: uuid.UUID
+    status: str
+
+
 class ImportResult(ResponseModel):
     workspace_id: str
     imported: int
