@@ -92,7 +92,8 @@ async def sessions_using(conn: AsyncConnection, database: str) -> list[str]:
         text(
             "SELECT coalesce(nullif(application_name, ''), 'unnamed client') AS app, "
             "coalesce(host(client_addr), 'local') AS addr FROM pg_stat_activity "
-            "WHERE datname = :name AND pid <> pg_backend_pid()"
+            # Client sessions only: autovacuum workers also show up with the database's name.
+            "WHERE datname = :name AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
         ),
         {"name": database},
     )
@@ -267,13 +268,15 @@ class Restorer:
         for attempt in range(1, SWITCH_ATTEMPTS + 1):
             if self.force:
                 self.disconnected += await sessions_using(conn, self.database)
-                await conn.execute(
-                    text(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                        "WHERE datname = :name AND pid <> pg_backend_pid()"
-                    ),
-                    {"name": self.database},
-                )
+            # Background workers (autovacuum) are always stopped; client sessions only with --force.
+            await conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :name AND pid <> pg_backend_pid() "
+                    "AND (:force OR backend_type <> 'client backend')"
+                ),
+                {"name": self.database, "force": self.force},
+            )
             raw = await conn.get_raw_connection()
             driver = raw.driver_connection
             assert driver is not None
@@ -289,8 +292,9 @@ class Restorer:
             except asyncpg.PostgresError as exc:
                 if exc.sqlstate != OBJECT_IN_USE:
                     raise
-                if not self.force or attempt == SWITCH_ATTEMPTS:
-                    users = describe_sessions(await sessions_using(conn, self.database))
+                clients = await sessions_using(conn, self.database)
+                if (clients and not self.force) or attempt == SWITCH_ATTEMPTS:
+                    users = describe_sessions(clients) or "background workers"
                     raise RestoreRefused(
                         f"the database {self.database} came into use during the restore ({users}). "
                         "Nothing was changed. Stop what uses it, or pass --force"
