@@ -10,15 +10,16 @@ from litestar import Litestar
 from litestar.di import Provide
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig, ResponseSpec
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
 from app.errors import SchemaMismatch
 from app.middleware import request_id_middleware
 from app.routes.auth_middleware import AuthGate
 from app.routes.deps import provide_services
+from app.routes.docs import docs_router, swagger_plugin
 from app.routes.errors import EXCEPTION_HANDLERS
 from app.routes.health import HealthController
 from app.routes.reme import compat_routes
+from app.routes.request import ReMeRequest
 from app.routes.schemas import ReMeResponse
 from app.routes.v1 import v1_router
 from app.services import Services
@@ -52,12 +53,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             await services.stop()
 
+    swagger = swagger_plugin()
     app = Litestar(
-        route_handlers=[HealthController, v1_router(), *compat_routes()],
+        route_handlers=[HealthController, docs_router(swagger), v1_router(), *compat_routes()],
         dependencies={"services": Provide(provide_services)},
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
-        middleware=[request_id_middleware, AuthGate],
+        middleware=[AuthGate],
+        request_class=ReMeRequest,
         request_max_body_size=settings.limits.max_body_bytes,
         # Keep the process's logging (app.logging: every line carries the request id).
         logging_config=None,
@@ -66,10 +69,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
             version=__version__,
             description="Task, personal and tool memory for LLM agents; wire-compatible with ReMe 0.1.x.",
             path="/schema",
-            render_plugins=[SwaggerRenderPlugin(path="/swagger"), ScalarRenderPlugin(path="/")],
+            render_plugins=[swagger],
         ),
     )
     document_error_responses(app)
+    # Outermost, around Litestar's router and exception handlers: a request that matches no
+    # route (404/405) gets a request id, its header and an access-log line too.
+    app.asgi_handler = request_id_middleware(app.asgi_handler)
     return app
 
 

@@ -24,7 +24,7 @@ from app.routes.schemas import ReMeResponse
 from app.services import Services
 from app.store.jobs import get_job
 
-PUBLIC_PATHS = re.compile(r"^/(health|ready|schema)(/.*)?$")
+PUBLIC_PATHS = re.compile(r"^/(health|ready|schema|docs|openapi\.json)(/.*)?$")
 WORKSPACE_PATH = re.compile(r"^/v1/workspaces/(?P<ws>[^/]+)(?P<rest>/.*)?$")
 JOB_PATH = re.compile(r"^/v1/jobs/(?P<id>[^/]+)$")
 READ_FLOWS = {

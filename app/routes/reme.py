@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from litestar import post
 from litestar.handlers import HTTPRouteHandler
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath
 
 from app.errors import NotFound
 from app.routes import reme_personal, reme_task, reme_tool, reme_vector_store
@@ -24,7 +22,7 @@ def known_flows() -> list[str]:
 
 
 @post("/{flow:str}", summary="Unknown flow", include_in_schema=False, status_code=200)
-async def unknown_flow(flow: FromPath[str], data: JSONBody[Any] = None) -> None:
+async def unknown_flow(flow: FromPath[str]) -> None:
     raise NotFound(f"unknown flow {flow!r}; known flows: {', '.join(known_flows())}")
 
 
