@@ -15,7 +15,7 @@ from app.errors import SchemaMismatch
 from app.middleware import request_id_middleware
 from app.routes.auth_middleware import AuthGate
 from app.routes.deps import provide_services
-from app.routes.docs import docs_router, swagger_plugin
+from app.routes.docs import docs_router, schema_router, swagger_plugin
 from app.routes.errors import EXCEPTION_HANDLERS
 from app.routes.health import HealthController
 from app.routes.reme import compat_routes
@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             version=__version__,
             description="Task, personal and tool memory for LLM agents; wire-compatible with ReMe 0.1.x.",
             path="/schema",
+            openapi_router=schema_router("/schema"),
             render_plugins=[swagger],
         ),
     )

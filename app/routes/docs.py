@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from litestar import MediaType, Request, Response, Router, get
+from litestar.exceptions import NotFoundException
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.params import FromPath
 from litestar.response import File
@@ -46,6 +47,20 @@ def assets_dir() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise NotFound("the Swagger UI assets are not installed (pip package swagger-ui-py)")
     return Path(next(iter(spec.submodule_search_locations))) / "static"
+
+
+def schema_router(prefix: str = "/schema") -> Router:
+    """Litestar's router of the OpenAPI pages, whose unknown paths are 404s in the envelope, not HTML.
+
+    Litestar adds its own HTML "not found" page at ``{path:str}`` under this router; a handler
+    registered first on the same path (same parameter name) takes its place.
+    """
+
+    @get("/{path:str}", sync_to_thread=False, include_in_schema=False)
+    def unknown_schema_path(path: FromPath[str]) -> None:
+        raise NotFoundException()  # answered like any path no route serves
+
+    return Router(prefix, route_handlers=[unknown_schema_path], include_in_schema=False)
 
 
 def docs_router(plugin: SwaggerRenderPlugin) -> Router:

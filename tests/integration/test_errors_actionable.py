@@ -108,6 +108,14 @@ async def test_an_unknown_route_is_a_404_envelope_with_the_callers_request_id(
     assert body["answer"] == "no route GET /v1/nowhere; the operations are listed at /docs"
 
 
+async def test_an_unknown_path_under_the_schema_is_a_404_envelope_too(client: httpx.AsyncClient) -> None:
+    response = await client.get("/schema/nowhere")
+
+    body = assert_envelope(response, 404)
+    assert body["answer"].startswith("no route GET /schema/nowhere")
+    assert (await client.get("/schema/openapi.json")).status_code == 200
+
+
 async def test_a_wrong_method_is_a_405_envelope_naming_the_allowed_ones(client: httpx.AsyncClient) -> None:
     response = await client.delete("/health")
 
