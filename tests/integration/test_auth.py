@@ -61,6 +61,11 @@ async def test_health_stays_open(secured: httpx.AsyncClient) -> None:
     assert (await secured.get("/health")).status_code == 200
 
 
+@pytest.mark.parametrize("path", ["/docs", "/openapi.json", "/schema/swagger", "/docs/static/swagger-ui.css"])
+async def test_the_api_docs_stay_open(secured: httpx.AsyncClient, path: str) -> None:
+    assert (await secured.get(path)).status_code == 200
+
+
 async def test_no_key_is_401(secured: httpx.AsyncClient) -> None:
     response = await secured.post("/retrieve_task_memory_simple", json=retrieve("a"))
 
