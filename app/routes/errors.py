@@ -68,7 +68,10 @@ def handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response
         message = f"{request.method} is not allowed on {request.url.path}; it accepts {allowed}"
         return envelope(405, message, headers=headers)
     if isinstance(exc, NotFoundException) and exc.detail == NOT_FOUND_DETAIL:
-        message = f"no route {request.method} {request.url.path}; the operations are listed at /docs"
+        message = (
+            f"no route {request.method} {request.url.path}; the operations are listed at /docs "
+            "(ids in paths must have their documented form: job and trajectory ids are UUIDs)"
+        )
         return envelope(404, message, headers=headers)
     return envelope(exc.status_code, str(exc.detail), headers=headers)
 

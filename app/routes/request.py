@@ -23,6 +23,9 @@ class ReMeRequest(Request[Any, Any, Any]):
             return await super().json()
         except SerializationException as exc:
             message, position = describe_malformed_json(body, str(exc))
+            content_type = self.headers.get("content-type", "")
+            if content_type and "json" not in content_type:
+                message += f" (the request says Content-Type: {content_type}; send application/json)"
             raise InvalidInput(message, errors=[{"loc": ["body"], "msg": message, **position}]) from exc
 
 

@@ -35,7 +35,7 @@ MISSING_BODY = (
     "'Content-Type: application/json'"
 )
 _BOUND = re.compile(r"^Expected `(\w+)` ([<>]=?) (\S+)$")
-_TYPE = re.compile(r"^Expected `(\w+)`, got `\w+`$")
+_TYPE = re.compile(r"^Expected `([^`]+)`, got `[^`]+`$")
 _ENUM = re.compile(r"^Invalid enum value ")
 _DATETIME = re.compile(r"^Invalid RFC3339 encoded (datetime|date)$")
 
@@ -81,7 +81,8 @@ def plain_words(message: str, annotation: Any) -> str:
         kind, op, bound = match.groups()
         return f"must be {_TYPE_WORDS.get(kind, kind)} {op} {bound}"
     if match := _TYPE.match(message):
-        return f"must be {_TYPE_WORDS.get(match.group(1), match.group(1))}"
+        kinds = [kind for kind in match.group(1).split(" | ") if kind != "null"]
+        return "must be " + " or ".join(_TYPE_WORDS.get(kind, kind) for kind in kinds)
     if _ENUM.match(message) and (choices := allowed_values(annotation)):
         return "must be one of " + ", ".join(repr(choice) for choice in choices)
     if match := _DATETIME.match(message):

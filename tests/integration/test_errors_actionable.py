@@ -86,6 +86,7 @@ async def test_a_renamed_query_parameter_lists_its_allowed_values(client: httpx.
         ({"limit": "abc"}, "query parameter 'limit': must be an integer (got 'abc')"),
         ({"limit": "501"}, "query parameter 'limit': must be an integer <= 500 (got '501')"),
         ({"created_after": "yesterday"}, "query parameter 'created_after': must be an ISO 8601 date-time"),
+        ({"min_score": "high"}, "query parameter 'min_score': must be a number (got 'high')"),
     ],
 )
 async def test_query_parameter_errors_say_what_the_value_must_be(
@@ -105,7 +106,7 @@ async def test_an_unknown_route_is_a_404_envelope_with_the_callers_request_id(
 
     body = assert_envelope(response, 404)
     assert body["metadata"]["request_id"] == "trace-42"
-    assert body["answer"] == "no route GET /v1/nowhere; the operations are listed at /docs"
+    assert body["answer"].startswith("no route GET /v1/nowhere; the operations are listed at /docs")
 
 
 async def test_an_unknown_path_under_the_schema_is_a_404_envelope_too(client: httpx.AsyncClient) -> None:
@@ -131,6 +132,13 @@ async def test_an_unknown_flow_is_named_even_when_its_body_is_broken(client: htt
     body = assert_envelope(response, 404)
     assert "unknown flow 'summarize_everything'" in body["answer"]
     assert "retrieve_task_memory" in body["answer"]
+
+
+async def test_a_body_sent_as_a_form_is_told_to_be_json(client: httpx.AsyncClient) -> None:
+    response = await client.post("/retrieve_task_memory_simple", data={"query": "x"})
+
+    body = assert_envelope(response, 400)
+    assert "Content-Type: application/x-www-form-urlencoded; send application/json" in body["answer"]
 
 
 async def test_a_body_field_error_keeps_its_path(client: httpx.AsyncClient) -> None:
