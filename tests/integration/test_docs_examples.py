@@ -187,7 +187,11 @@ def run_example(example: Example, server: RunningServer, env: dict[str, str], cw
     return len(answers)
 
 
-@pytest.mark.parametrize("document", DOCUMENTS)
+def documents_with_commands() -> list[str]:
+    return [d for d in DOCUMENTS if any(example.not_run is None for example in shell_examples(d))]
+
+
+@pytest.mark.parametrize("document", documents_with_commands())
 async def test_the_documented_commands_work(
     document: str,
     client: httpx.AsyncClient,
@@ -196,8 +200,6 @@ async def test_the_documented_commands_work(
     workdir: Path,
 ) -> None:
     examples = [example for example in shell_examples(document) if example.not_run is None]
-    if not examples:
-        pytest.skip(f"{document} has no shell example to run")
 
     answers = [run_example(example, app_server, shell_env, workdir) for example in examples]
 
