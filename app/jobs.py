@@ -1,11 +1,15 @@
-"""Asynchronous flows: the registry of job handlers and the worker loop (``reme worker``)."""
+"""The worker loop of asynchronous flows (``reme worker``).
+
+Which handler runs which flow is decided by the composition root (``app.main.job_handlers``),
+which passes the mapping in: this module imports no flow.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from app.errors import InvalidInput, LLMNotConfigured, ReMeError
@@ -16,37 +20,20 @@ from app.store.jobs import claim_job, complete_job, fail_job
 log = logging.getLogger("reme.worker")
 
 JobHandler = Callable[[Services, str, dict[str, Any]], Awaitable[dict[str, Any]]]
-JOB_HANDLERS: dict[str, JobHandler] = {}
+JobHandlers = Mapping[str, JobHandler]
 
 # Errors that another attempt cannot fix.
 PERMANENT_ERRORS = (InvalidInput, LLMNotConfigured)
 
 
-def job_handler(flow: str) -> Callable[[JobHandler], JobHandler]:
-    """Register ``handler(services, workspace_id, payload) -> result`` for jobs of ``flow``."""
-
-    def register(handler: JobHandler) -> JobHandler:
-        JOB_HANDLERS[flow] = handler
-        return handler
-
-    return register
-
-
-def load_job_handlers() -> dict[str, JobHandler]:
-    """Import every flow module so that their handlers are registered."""
-    import app.routes.reme  # noqa: F401  (imports every flow's pipeline)
-
-    return JOB_HANDLERS
-
-
-async def run_one_job(services: Services) -> bool:
+async def run_one_job(services: Services, handlers: JobHandlers) -> bool:
     """Take and run one job; False when the queue had nothing runnable."""
     async with services.db.session() as session:
         job = await claim_job(session)
     if job is None:
         return False
     set_request_id(f"job-{job.id.hex[:16]}")
-    handler = JOB_HANDLERS.get(job.flow)
+    handler = handlers.get(job.flow)
     try:
         if handler is None:
             raise InvalidInput(f"no handler for flow {job.flow!r}")
@@ -67,14 +54,21 @@ async def run_one_job(services: Services) -> bool:
 
 
 async def run_worker(
-    services: Services, *, once: bool = False, poll_seconds: float = 1.0, stop: asyncio.Event | None = None
+    services: Services,
+    handlers: JobHandlers,
+    *,
+    once: bool = False,
+    poll_seconds: float = 1.0,
+    stop: asyncio.Event | None = None,
 ) -> int:
-    """Process jobs until ``stop`` is set (or the queue is empty, with ``once``); returns jobs run."""
-    load_job_handlers()
+    """Process jobs with ``handlers`` until ``stop`` is set (or the queue is empty, with ``once``).
+
+    Returns how many jobs ran.
+    """
     stop = stop or asyncio.Event()
     done = 0
     while not stop.is_set():
-        ran = await run_one_job(services)
+        ran = await run_one_job(services, handlers)
         done += int(ran)
         if ran:
             continue

@@ -12,7 +12,13 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 
 from app.errors import SchemaMismatch
+from app.jobs import JobHandler
 from app.middleware import request_id_middleware
+from app.pipelines.personal import summary as personal_summary
+from app.pipelines.task import summary as task_summary
+from app.pipelines.task import summary_simple as task_summary_simple
+from app.pipelines.tool import record as tool_record
+from app.pipelines.tool import summary as tool_summary
 from app.routes.auth_middleware import AuthGate
 from app.routes.deps import provide_services
 from app.routes.docs import docs_router, schema_router, swagger_plugin
@@ -78,6 +84,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # route (404/405) gets a request id, its header and an access-log line too.
     app.asgi_handler = request_id_middleware(app.asgi_handler)
     return app
+
+
+def job_handlers() -> dict[str, JobHandler]:
+    """The handler of each flow that can run as a job (``async_mode``), for ``reme worker``."""
+    return {
+        task_summary.FLOW: task_summary.summarise_task_memory_job,
+        task_summary_simple.FLOW: task_summary_simple.summarise_task_memory_simple_job,
+        personal_summary.FLOW: personal_summary.run_personal_summary_job,
+        tool_record.FLOW: tool_record.run_record_job,
+        tool_summary.FLOW: tool_summary.run_summary_job,
+    }
 
 
 ERROR_STATUSES = {

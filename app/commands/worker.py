@@ -19,10 +19,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from app.jobs import run_worker
+    from app.main import job_handlers
     from app.services import Services
 
     async def main() -> int:
         services = await Services.start(get_settings())
+        handlers = job_handlers()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -30,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             counts = await asyncio.gather(
                 *(
-                    run_worker(services, once=args.once, poll_seconds=args.poll, stop=stop)
+                    run_worker(services, handlers, once=args.once, poll_seconds=args.poll, stop=stop)
                     for _ in range(max(1, args.concurrency))
                 )
             )

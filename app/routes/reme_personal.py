@@ -10,8 +10,8 @@ from app.logging import current_request_id
 from app.pipelines.personal import retrieve, summary
 from app.routes.deps import ServicesDep
 from app.routes.flows import accepted, reme_answer
-from app.routes.personal_schemas import RetrievePersonalMemoryRequest, SummaryPersonalMemoryRequest
 from app.routes.schemas import ReMeResponse
+from app.schemas.personal import RetrievePersonalMemoryRequest, SummaryPersonalMemoryRequest
 
 
 @post("/summary_personal_memory", summary="Read facts about a user from conversations", status_code=200)

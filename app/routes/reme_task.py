@@ -16,7 +16,7 @@ from app.pipelines.task.summary_simple import summarise_task_memory_simple
 from app.routes.deps import ServicesDep
 from app.routes.flows import accepted, reme_answer
 from app.routes.schemas import ReMeResponse
-from app.routes.task_schemas import (
+from app.schemas.task import (
     DeleteTaskRequest,
     RecordTaskRequest,
     RetrieveTaskRequest,

@@ -14,7 +14,7 @@ from app.pipelines.tool.summary import summarize_tools
 from app.routes.deps import ServicesDep
 from app.routes.flows import accepted, reme_answer
 from app.routes.schemas import ReMeResponse
-from app.routes.tool_schemas import AddToolCallResultRequest, ToolNamesRequest
+from app.schemas.tool import AddToolCallResultRequest, ToolNamesRequest
 
 
 def flow_response(result: ToolFlowResult) -> Response[ReMeResponse]:

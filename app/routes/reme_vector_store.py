@@ -12,7 +12,8 @@ from app.models.workspace import WORKSPACE_ID_PATTERN
 from app.pipelines.vector_store import Action, run_action
 from app.routes.deps import ServicesDep
 from app.routes.flows import reme_answer
-from app.routes.schemas import FlowRequest, ReMeResponse
+from app.routes.schemas import ReMeResponse
+from app.schemas.flow import FlowRequest
 
 
 class VectorStoreRequest(FlowRequest):

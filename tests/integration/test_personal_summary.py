@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.jobs import run_worker
+from app.main import job_handlers
 from app.services import Services
 from app.settings import Settings
 from tests.support.standin import StandInOpenAI, minimal_answer, schema_name
@@ -386,7 +387,7 @@ async def test_async_mode_stores_the_input_and_a_job_that_the_worker_completes(
     assert await rows(engine, "SELECT status FROM trajectory") == [{"status": "pending"}]
     services = await Services.start(settings)
     try:
-        await run_worker(services, once=True)
+        await run_worker(services, job_handlers(), once=True)
     finally:
         await services.stop()
     job = (await client.get(f"/v1/jobs/{job_id}")).json()

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.jobs import run_worker
+from app.main import job_handlers
 from app.services import Services
 from app.settings import LLMSettings, Settings, ToolMemorySettings
 from tests.conftest import app_settings
@@ -269,7 +270,7 @@ async def test_async_mode_checks_the_items_now_and_records_them_in_the_worker(
 
     services = await Services.start(settings)
     try:
-        ran = await run_worker(services, once=True)
+        ran = await run_worker(services, job_handlers(), once=True)
     finally:
         await services.stop()
 

@@ -10,6 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.jobs import run_worker
+from app.main import job_handlers
 from app.services import Services
 from app.settings import Settings
 from tests.support.standin import StandInOpenAI, schema_name
@@ -203,7 +204,7 @@ async def test_async_mode_queues_a_job_that_the_worker_runs(
 
     services = await Services.start(settings)
     try:
-        ran = await run_worker(services, once=True)
+        ran = await run_worker(services, job_handlers(), once=True)
     finally:
         await services.stop()
 

@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 from app.errors import InvalidInput, LLMUnavailable
 from app.pipelines.base import Pipeline, PipelineContext
 from app.pipelines.personal.facts import describe_time, message_text, render_prompt
-from app.routes.personal_schemas import RetrievePersonalMemoryRequest
+from app.schemas.personal import RetrievePersonalMemoryRequest
 from app.services import Services
 from app.store.memories import format_time, memory_to_reme, parse_time
 from app.store.search import SearchFilters, SearchHit, SearchRequest, search_memories

@@ -24,7 +24,6 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from app.errors import InvalidInput, ReMeError
-from app.jobs import job_handler
 from app.pipelines.base import Pipeline
 from app.pipelines.personal.facts import (
     FactDraft,
@@ -38,7 +37,7 @@ from app.pipelines.personal.facts import (
 from app.pipelines.personal.persist import persist_outcome
 from app.pipelines.personal.profile import embed_changes, write_profile
 from app.pipelines.personal.reconcile import load_known_facts, reconcile_facts
-from app.routes.personal_schemas import SummaryPersonalMemoryRequest
+from app.schemas.personal import SummaryPersonalMemoryRequest
 from app.services import Services
 from app.store.jobs import enqueue_job
 from app.store.memories import parse_time
@@ -239,7 +238,6 @@ async def enqueue_personal_summary(services: Services, request: SummaryPersonalM
         return await enqueue_job(session, request.workspace_id, FLOW, payload)
 
 
-@job_handler(FLOW)
 async def run_personal_summary_job(
     services: Services, workspace_id: str, payload: dict[str, Any]
 ) -> dict[str, Any]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.jobs import job_handler
 from app.pipelines.base import Pipeline
 from app.pipelines.task.candidates import (
     SummaryContext,
@@ -64,7 +63,6 @@ async def summarise_task_memory_simple(
     return await store_and_summarise(services, SUMMARY_SIMPLE, workspace_id, trajectories, request_id)
 
 
-@job_handler(FLOW)
 async def summarise_task_memory_simple_job(
     services: Services, workspace_id: str, payload: dict[str, Any]
 ) -> dict[str, Any]:

@@ -44,17 +44,6 @@ def clip(text: str, limit: int) -> str:
     return f"{text[:limit]}... [{len(text) - limit} more characters]"
 
 
-def split_tool_names(value: Any) -> list[str]:
-    """ReMe's ``tool_names``: a comma-separated string or a list; blanks and repeats dropped."""
-    parts = value.split(",") if isinstance(value, str) else list(value or [])
-    names: list[str] = []
-    for part in parts:
-        name = str(part).strip()
-        if name and name not in names:
-            names.append(name)
-    return names
-
-
 async def enqueue_tool_flow(
     services: Services, workspace_id: str, flow: str, payload: dict[str, Any]
 ) -> uuid.UUID:

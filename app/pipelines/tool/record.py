@@ -24,7 +24,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from app.errors import InvalidInput, LLMNotConfigured, ReMeError
-from app.jobs import job_handler
 from app.models import ToolCall
 from app.pipelines.base import Pipeline, PipelineContext
 from app.pipelines.tool.common import ToolFlowResult, clip, enqueue_tool_flow, render_prompt
@@ -385,7 +384,6 @@ async def queue_tool_calls(services: Services, workspace_id: str, payload: dict[
     return await enqueue_tool_flow(services, workspace_id, FLOW, payload)
 
 
-@job_handler(FLOW)
 async def run_record_job(services: Services, workspace_id: str, payload: dict[str, Any]) -> dict[str, Any]:
     """``async_mode``: the worker records the calls of a queued request."""
     result = await record_tool_calls(

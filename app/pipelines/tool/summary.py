@@ -21,10 +21,10 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from app.errors import NotFound
-from app.jobs import job_handler
 from app.models import Memory, ToolCall
 from app.pipelines.base import Pipeline, PipelineContext, first_error
-from app.pipelines.tool.common import SECTION_BREAK, ToolFlowResult, clip, render_prompt, split_tool_names
+from app.pipelines.tool.common import SECTION_BREAK, ToolFlowResult, clip, render_prompt
+from app.schemas.tool import split_tool_names
 from app.services import Services
 from app.store.memories import format_time
 from app.store.tool import (
@@ -222,7 +222,6 @@ def _as_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-@job_handler(FLOW)
 async def run_summary_job(services: Services, workspace_id: str, payload: dict[str, Any]) -> dict[str, Any]:
     """``async_mode``: the worker writes the guidelines of a queued request."""
     try:

@@ -6,8 +6,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from app.pipelines.tool.common import split_tool_names
-from app.routes.schemas import FlowRequest
+from app.schemas.flow import FlowRequest
 
 
 class AddToolCallResultRequest(FlowRequest):
@@ -38,3 +37,14 @@ class ToolNamesRequest(FlowRequest):
         if not names:
             raise ValueError("give at least one tool name")
         return names
+
+
+def split_tool_names(value: Any) -> list[str]:
+    """ReMe's ``tool_names``: a comma-separated string or a list; blanks and repeats dropped."""
+    parts = value.split(",") if isinstance(value, str) else list(value or [])
+    names: list[str] = []
+    for part in parts:
+        name = str(part).strip()
+        if name and name not in names:
+            names.append(name)
+    return names

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.routes.schemas import FlowRequest
+from app.schemas.flow import FlowRequest
 from app.store.memories import parse_time
 
 USER_NAME = Field(default="user", min_length=1, max_length=256, description="whose facts these are (target)")

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.pipelines.task.domain import NewTrajectory, RetrievalFilters
-from app.routes.schemas import FlowRequest
+from app.schemas.flow import FlowRequest
 
 
 class TaskMessage(BaseModel):
