@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,7 +92,7 @@ def memory_file_lines(count: int) -> str:
 
 
 @pytest.fixture
-def workdir(tmp_path: Path, settings: Settings) -> Path:
+def workdir(tmp_path: Path, settings: Settings) -> Iterator[Path]:
     """The reader's folder: the files the examples name, and the migrations for ``alembic``."""
     work = tmp_path / "work"
     (work / "library").mkdir(parents=True)
@@ -104,7 +105,8 @@ def workdir(tmp_path: Path, settings: Settings) -> Path:
     library = Path(settings.storage.allowed_dir) / "library"
     library.mkdir(parents=True, exist_ok=True)
     (library / "appworld.jsonl").write_text(memory_file_lines(5), encoding="utf-8")
-    return work
+    yield work
+    shutil.rmtree(library)
 
 
 @pytest.fixture
