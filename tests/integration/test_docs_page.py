@@ -1,7 +1,8 @@
 """The interactive API page renders in a real browser with no network beyond loopback.
 
-Debian's ``chromium`` renders ``/docs`` of the live test service. Every host name other than
-127.0.0.1 fails to resolve in that browser, so a page that needed a CDN would stay blank. Without
+Debian's ``chromium`` renders ``/docs`` of the live test service. In that browser every host name other
+than 127.0.0.1 fails to resolve and every other address is unreachable, so a page that needed a
+CDN would stay blank. Without
 ``chromium`` the test is skipped, unless ``REME_REQUIRE_BROWSER=1`` (set by ``.ci/run``) makes
 that a failure.
 """
@@ -28,8 +29,10 @@ BROWSER_FLAGS = [
     "--disable-sync",
     "--no-first-run",
     "--disable-extensions",
-    # Loopback only: any other host name resolves to nothing.
+    # Loopback only: any other host name resolves to nothing, and any other address goes to a
+    # proxy on a closed port (Chromium always connects to loopback directly).
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+    "--proxy-server=http://127.0.0.1:9",
     "--virtual-time-budget=20000",
 ]
 
