@@ -71,6 +71,7 @@ async def test_no_key_is_401(secured: httpx.AsyncClient) -> None:
 
     assert response.status_code == 401
     assert response.json()["success"] is False
+    assert response.json()["metadata"]["request_id"] == response.headers["x-request-id"]
 
 
 async def test_unknown_key_is_401(secured: httpx.AsyncClient) -> None:
