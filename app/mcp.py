@@ -1,7 +1,8 @@
 """The MCP server: every ReMe flow as a tool, answered by the app's own flow handlers.
 
-Tools are built from the registered flow routes, so a flow added to the HTTP API is an MCP
-tool too: its input schema is the JSON schema of the handler's request model, and a call
+Tools are built from the registered flow routes (``app.routes.flows.flow_tools``, the same
+catalog ``GET /list`` answers), so a flow added to the HTTP API is an MCP tool too: its input
+schema is the JSON schema of the handler's request model, and a call
 posts the arguments to ``/<flow>`` on the app in-process (same validation, errors and
 envelope as over HTTP). A result carries the whole envelope as structured content
 (``metadata.memory_list`` included), the answer text, and the envelope as JSON text for
@@ -12,23 +13,20 @@ from __future__ import annotations
 
 import json
 import logging
-import typing
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 import httpx
 import mcp.types as mcp_types
 from litestar import Litestar
-from litestar.handlers import HTTPRouteHandler
 from mcp.server import Server, ServerRequestContext
-from pydantic import BaseModel
 
 from app.auth import find_principal
 from app.logging import current_request_id
 from app.middleware import request_id_middleware
 from app.routes.auth_middleware import api_key_from_headers
+from app.routes.flows import FlowTool, flow_tools
 from app.routes.reme import FLOW_HANDLERS
 from app.routes.schemas import ReMeResponse
 from app.services import Services
@@ -44,41 +42,6 @@ INSTRUCTIONS = (
     "memory from conversations, tool memory from tool-call results. Every tool takes a "
     "workspace_id; results carry the memory list in metadata.memory_list."
 )
-
-
-@dataclass(frozen=True)
-class FlowTool:
-    """One ReMe flow exposed as a tool."""
-
-    name: str
-    path: str
-    description: str
-    input_schema: dict[str, Any]
-
-
-def request_model(handler: HTTPRouteHandler) -> type[BaseModel] | None:
-    """The pydantic model of a flow handler's ``data`` parameter, if it has one."""
-    hints = typing.get_type_hints(handler.fn, include_extras=True)
-    annotation = hints.get("data")
-    if typing.get_origin(annotation) is typing.Annotated:
-        annotation = typing.get_args(annotation)[0]
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    return None
-
-
-def flow_tools(handlers: list[HTTPRouteHandler] | None = None) -> list[FlowTool]:
-    """A tool per registered flow route, sorted by name."""
-    tools: list[FlowTool] = []
-    for handler in FLOW_HANDLERS if handlers is None else handlers:
-        model = request_model(handler)
-        schema = model.model_json_schema() if model else {"type": "object", "additionalProperties": True}
-        summary = handler.summary or (handler.fn.__doc__ or "").strip().split("\n")[0]
-        for path in sorted(handler.paths):
-            name = path.strip("/")
-            description = f"{summary}. ReMe flow POST {path}; returns ReMe's envelope".lstrip(". ")
-            tools.append(FlowTool(name=name, path=path, description=description, input_schema=schema))
-    return sorted(tools, key=lambda t: t.name)
 
 
 def tool_result(envelope: dict[str, Any]) -> mcp_types.CallToolResult:
@@ -185,7 +148,7 @@ async def serve(
         log.warning("--api-key / REME_API_KEY is for stdio only; over HTTP each client sends its own key")
         api_key = None
     async with running_app(settings) as (services, http):
-        server = build_server(FlowCaller(http, flow_tools(), api_key))
+        server = build_server(FlowCaller(http, flow_tools(FLOW_HANDLERS), api_key))
         if transport == "stdio":
             from mcp.server.stdio import stdio_server
 

@@ -9,7 +9,7 @@ import uuid
 from app.auth import SCOPE_RANK, create_key, list_keys, revoke_key
 from app.commands import with_database
 from app.db import Database
-from app.models import WORKSPACE_ID_RE
+from app.models import workspace_id_problem
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,7 +32,7 @@ def run_create(args: argparse.Namespace) -> int:
     if args.all == bool(args.workspace):
         print("give either --all or at least one --workspace", file=sys.stderr)
         return 2
-    bad = [w for w in args.workspace if not WORKSPACE_ID_RE.match(w)]
+    bad = [w for w in args.workspace if workspace_id_problem(w)]
     if bad:
         print(f"invalid workspace id(s): {', '.join(bad)}", file=sys.stderr)
         return 2

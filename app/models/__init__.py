@@ -7,7 +7,7 @@ from app.models.memory import MEMORY_TYPES, Memory, MemoryEvent, ValidationRecor
 from app.models.setting import EMBEDDING_DIM_KEY, EMBEDDING_MODEL_KEY, ReMeSetting
 from app.models.tool_call import ToolCall
 from app.models.trajectory import TRAJECTORY_STATUSES, Trajectory
-from app.models.workspace import WORKSPACE_ID_PATTERN, WORKSPACE_ID_RE, Workspace
+from app.models.workspace import WORKSPACE_ID_JSON_PATTERN, Workspace, workspace_id_problem
 
 __all__ = [
     "EMBEDDING_DIM_KEY",
@@ -16,8 +16,7 @@ __all__ = [
     "KEY_SCOPES",
     "MEMORY_TYPES",
     "TRAJECTORY_STATUSES",
-    "WORKSPACE_ID_PATTERN",
-    "WORKSPACE_ID_RE",
+    "WORKSPACE_ID_JSON_PATTERN",
     "ApiKey",
     "Base",
     "Job",
@@ -28,4 +27,5 @@ __all__ = [
     "Trajectory",
     "ValidationRecord",
     "Workspace",
+    "workspace_id_problem",
 ]

@@ -105,3 +105,11 @@ def first_error(error: BaseExceptionGroup) -> BaseException:
         if isinstance(leaf, ReMeError):
             return leaf
     return leaves[0]
+
+
+def clamp_top_k(top_k: int, limit: int) -> tuple[int, list[str]]:
+    """``top_k`` capped at ``limit``, as ReMe clients expect (asking for more returns what there
+    is), with a note for the response's ``metadata.notes`` when it was capped."""
+    if top_k <= limit:
+        return top_k, []
+    return limit, [f"top_k {top_k} is above the limit of {limit} (REME_LIMITS__MAX_TOP_K); used {limit}"]

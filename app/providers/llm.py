@@ -130,13 +130,19 @@ class LLMClient:
                 f"({second_error})"
             ) from None
 
+    async def chat(
+        self, messages: list[dict[str, Any]], *, step: str, usage: TokenUsage | None = None
+    ) -> str:
+        """A free-text answer to ``messages`` (no output schema), for flows that talk to the user."""
+        return await self._complete(list(messages), None, step=step, usage=usage)
+
     async def close(self) -> None:
         await self._client.close()
 
     async def _complete(
         self,
         messages: list[dict[str, Any]],
-        response_format: dict[str, Any],
+        response_format: dict[str, Any] | None,
         *,
         step: str,
         usage: TokenUsage | None,
@@ -148,7 +154,9 @@ class LLMClient:
                 response = await self._client.chat.completions.create(
                     model=self.settings.model,
                     messages=cast("list[ChatCompletionMessageParam]", messages),
-                    response_format=cast("ResponseFormat", response_format),
+                    response_format=(
+                        cast("ResponseFormat", response_format) if response_format else openai.omit
+                    ),
                     temperature=self.settings.temperature,
                 )
             except openai.APITimeoutError:

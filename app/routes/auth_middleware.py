@@ -27,7 +27,10 @@ from app.store.jobs import get_job
 PUBLIC_PATHS = re.compile(r"^/(health|ready|schema|docs|openapi\.json)(/.*)?$")
 WORKSPACE_PATH = re.compile(r"^/v1/workspaces/(?P<ws>[^/]+)(?P<rest>/.*)?$")
 JOB_PATH = re.compile(r"^/v1/jobs/(?P<id>[^/]+)$")
+# The catalog of flows (GET /list) holds no data: open to all, like the OpenAPI schema.
+PUBLIC_GETS = {"/list"}
 READ_FLOWS = {
+    "react",
     "retrieve_task_memory",
     "retrieve_task_memory_simple",
     "retrieve_personal_memory",
@@ -89,7 +92,7 @@ class AuthGate:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or PUBLIC_PATHS.match(scope["path"]):
+        if scope["type"] != "http" or PUBLIC_PATHS.match(scope["path"]) or is_public_get(scope):
             await self.app(scope, receive, send)
             return
         services: Services = scope["litestar_app"].state.services
@@ -132,6 +135,10 @@ class AuthGate:
         if path.startswith("/v1/") or path == "/v1":
             return path_access(method, path, body)
         return flow_access(path.strip("/"), body)
+
+
+def is_public_get(scope: Scope) -> bool:
+    return scope.get("method") in ("GET", "HEAD") and scope["path"] in PUBLIC_GETS
 
 
 def parse_json(raw: bytes) -> Any:

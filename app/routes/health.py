@@ -16,7 +16,7 @@ class HealthController(Controller):
 
     @get("/health", summary="The process is alive")
     async def health(self) -> HealthResponse:
-        return HealthResponse(status="ok", version=__version__)
+        return HealthResponse(status="healthy", version=__version__)  # ReMe's word
 
     @get("/ready", summary="The database is reachable and migrated to head")
     async def ready(self, services: ServicesDep) -> Response[ReadyResponse]:

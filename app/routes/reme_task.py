@@ -8,6 +8,7 @@ from litestar.params import JSONBody
 
 from app.logging import current_request_id
 from app.pipelines.task.domain import FlowResult
+from app.pipelines.task.react import react
 from app.pipelines.task.record import delete_task_memory, memory_ids_to_record, record_task_memory
 from app.pipelines.task.retrieve import RetrievalOptions, retrieve_task_memory, retrieve_task_memory_simple
 from app.pipelines.task.runs import queue_summary
@@ -18,6 +19,7 @@ from app.routes.flows import accepted, reme_answer
 from app.routes.schemas import ReMeResponse
 from app.schemas.task import (
     DeleteTaskRequest,
+    ReactRequest,
     RecordTaskRequest,
     RetrieveTaskRequest,
     SummaryTaskRequest,
@@ -115,6 +117,15 @@ async def delete_task_memory_flow(
     return _answer(result)
 
 
+@post("/react", status_code=200, tags=TAGS, summary="The chat model answers a task, helped by task memories")
+async def react_flow(data: JSONBody[ReactRequest], services: ServicesDep) -> ReMeResponse:
+    options = RetrievalOptions(query=data.query, messages=data.messages, top_k=data.top_k)
+    answer, messages, metadata = await react(services, data.workspace_id, options, current_request_id())
+    return ReMeResponse(
+        answer=answer, messages=messages, metadata={"request_id": current_request_id(), **metadata}
+    )
+
+
 ROUTES: list[HTTPRouteHandler] = [
     summary_task_memory,
     summary_task_memory_simple,
@@ -122,4 +133,5 @@ ROUTES: list[HTTPRouteHandler] = [
     retrieve_task_memory_simple_flow,
     record_task_memory_flow,
     delete_task_memory_flow,
+    react_flow,
 ]

@@ -8,12 +8,11 @@ from litestar.params import JSONBody
 from pydantic import Field
 
 from app.logging import current_request_id
-from app.models.workspace import WORKSPACE_ID_PATTERN
 from app.pipelines.vector_store import Action, run_action
 from app.routes.deps import ServicesDep
 from app.routes.flows import reme_answer
 from app.routes.schemas import ReMeResponse
-from app.schemas.flow import FlowRequest
+from app.schemas.flow import FlowRequest, WorkspaceId
 
 
 class VectorStoreRequest(FlowRequest):
@@ -21,7 +20,7 @@ class VectorStoreRequest(FlowRequest):
 
     action: Action
     path: str = ""
-    src_workspace_id: str | None = Field(default=None, pattern=WORKSPACE_ID_PATTERN)
+    src_workspace_id: WorkspaceId | None = None
     memory_ids: list[str] = Field(default_factory=list)
     top_k: int | None = Field(default=None, ge=1, description="list: at most this many memories")
     limit: int | None = Field(default=None, ge=1, description="list: same as top_k")

@@ -59,7 +59,7 @@ class RetrievePersonalMemoryRequest(FlowRequest):
     ``metadata.reference_time``), else to now.
     """
 
-    top_k: int = Field(default=5, ge=1)
+    top_k: int = Field(default=3, ge=1)
     user_name: str = USER_NAME
     reference_time: str | None = None
 

@@ -46,7 +46,7 @@ class SummaryTaskRequest(FlowRequest):
 
 
 class RetrieveTaskRequest(FlowRequest):
-    top_k: int = Field(default=5, ge=1)
+    top_k: int = Field(default=3, ge=1)
     search_mode: Literal["vector", "hybrid"] | None = None
     min_score: float | None = None
     created_after: str | None = None
@@ -74,3 +74,9 @@ class RecordTaskRequest(FlowRequest):
 class DeleteTaskRequest(FlowRequest):
     freq_threshold: int | None = Field(default=None, ge=1)
     utility_threshold: float | None = Field(default=None, ge=0.0)
+
+
+class ReactRequest(FlowRequest):
+    """``react``: a task (``query``, or ``messages``) for the chat model, helped by task memories."""
+
+    top_k: int = Field(default=3, ge=1, description="task memories put in the model's context")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import InvalidInput, NotFound, PayloadTooLarge
-from app.models import MEMORY_TYPES, Memory
+from app.models import MEMORY_TYPES, Memory, workspace_id_problem
 from app.providers.embeddings import Embedder
 from app.store.memories import NewMemory, memory_to_reme, new_memory_id, parse_time
 
@@ -135,6 +135,33 @@ def memory_to_record(
     return record
 
 
+# File systems cap a file name at 255 bytes; a 128-character id in a non-Latin script can exceed it.
+MAX_FILE_NAME_BYTES = 255
+
+
+def workspace_file_name(workspace_id: str) -> str:
+    """``<workspace_id>.jsonl``: a plain name in the target folder, never a path.
+
+    Workspace ids hold no '/', '\\' or control characters and are not '.' or '..' (the model's
+    rule), so the name cannot leave the folder; this checks again, and checks the length.
+    """
+    problem = workspace_id_problem(workspace_id)
+    if problem:
+        raise InvalidInput(
+            f"invalid workspace id {workspace_id!r}: {problem}",
+            errors=[{"loc": ["body", "workspace_id"], "msg": problem}],
+        )
+    name = f"{workspace_id}.jsonl"
+    size = len(name.encode("utf-8"))
+    if size > MAX_FILE_NAME_BYTES:
+        raise InvalidInput(
+            f"the file name {name!r} would be {size} bytes in UTF-8, above the file system limit of "
+            f"{MAX_FILE_NAME_BYTES}; give a path ending in .jsonl to name the file yourself",
+            errors=[{"loc": ["body", "path"], "msg": "workspace id too long for a file name"}],
+        )
+    return name
+
+
 def resolve_workspace_file(allowed_dir: Path, path: str, workspace_id: str) -> Path:
     """``<path>/<workspace_id>.jsonl``, or ``path`` itself when it names a .jsonl file.
 
@@ -148,7 +175,7 @@ def resolve_workspace_file(allowed_dir: Path, path: str, workspace_id: str) -> P
         )
     given = Path(path).expanduser()
     base = given if given.is_absolute() else allowed_dir / given
-    target = base if base.suffix == ".jsonl" else base / f"{workspace_id}.jsonl"
+    target = base if base.suffix == ".jsonl" else base / workspace_file_name(workspace_id)
     resolved = target.resolve()
     if not resolved.is_relative_to(allowed_dir):
         raise InvalidInput(

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Float, cast, func, insert, select, text, update
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from app.models import Memory, Trajectory, ValidationRecord
 from app.pipelines.task.domain import NewTrajectory, StoredTrajectory
@@ -147,10 +148,10 @@ async def record_memory_use(
     *,
     helped: bool,
     request_id: str | None = None,
-) -> list[tuple[str, int, int]]:
+) -> list[Memory]:
     """Count one use of each memory (and one success when it helped), atomically in SQL.
 
-    Returns (memory_id, freq, utility) after the update for the memories that exist.
+    Returns the memories that exist, as they are after the update (without vectors).
     """
     if not memory_ids:
         return []
@@ -177,7 +178,16 @@ async def record_memory_use(
         ],
         request_id,
     )
-    return updated
+    if not updated:
+        return []
+    memories = await session.scalars(
+        select(Memory)
+        .options(defer(Memory.embedding))
+        .where(Memory.workspace_id == workspace_id, Memory.memory_id.in_([m for m, _, _ in updated]))
+        .execution_options(populate_existing=True)
+    )
+    by_id = {m.memory_id: m for m in memories}
+    return [by_id[m] for m in dict.fromkeys(memory_ids) if m in by_id]
 
 
 async def prune_task_memories(

@@ -267,7 +267,8 @@ async def dump_workspace_file(
 def _temporary_next_to(target: Path) -> Path:
     """A new empty file beside ``target``, so that the final rename stays on one file system."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    # A bounded prefix: the target's name may already be near the file system's 255-byte limit.
+    fd, name = tempfile.mkstemp(prefix=f".{target.name[:40]}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     return Path(name)
 

@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import Conflict, InvalidInput, NotFound
-from app.models import WORKSPACE_ID_RE, Memory, Trajectory, Workspace
+from app.models import Memory, Trajectory, Workspace, workspace_id_problem
 
 
 @dataclass
@@ -28,10 +28,11 @@ class WorkspaceStats:
 
 def require_valid_workspace_id(workspace_id: str, loc: str = "path") -> None:
     """A 400 naming the rule when an id cannot be a workspace id."""
-    if not WORKSPACE_ID_RE.match(workspace_id):
+    problem = workspace_id_problem(workspace_id)
+    if problem:
         raise InvalidInput(
-            f"workspace id {workspace_id!r} must be 1-128 characters of letters, digits and _.:-",
-            errors=[{"loc": [loc, "workspace_id"], "msg": "invalid workspace id"}],
+            f"invalid workspace id {workspace_id!r}: {problem}",
+            errors=[{"loc": [loc, "workspace_id"], "msg": problem}],
         )
 
 

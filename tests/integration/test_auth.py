@@ -66,6 +66,27 @@ async def test_the_api_docs_stay_open(secured: httpx.AsyncClient, path: str) -> 
     assert (await secured.get(path)).status_code == 200
 
 
+async def test_the_list_of_flows_stays_open_like_the_schema(secured: httpx.AsyncClient) -> None:
+    response = await secured.get("/list")
+
+    assert response.status_code == 200
+    assert "react" in {item["function"]["name"] for item in response.json()}
+
+
+async def test_react_needs_only_a_read_key_for_its_workspace(
+    secured: httpx.AsyncClient, database_url: str
+) -> None:
+    key = create_key(database_url, "--name", "reader", "--workspace", "a", "--scope", "read")
+
+    mine = await secured.post("/react", json={"workspace_id": "a", "query": "hi"}, headers={"X-API-Key": key})
+    other = await secured.post(
+        "/react", json={"workspace_id": "b", "query": "hi"}, headers={"X-API-Key": key}
+    )
+
+    assert mine.status_code == 200, mine.text
+    assert other.status_code == 403
+
+
 async def test_no_key_is_401(secured: httpx.AsyncClient) -> None:
     response = await secured.post("/retrieve_task_memory_simple", json=retrieve("a"))
 

@@ -9,7 +9,7 @@ async def test_health_answers_ok(client: httpx.AsyncClient) -> None:
     response = await client.get("/health")
 
     assert response.status_code == 200
-    assert response.json()["status"] == "ok"
+    assert response.json()["status"] == "healthy"  # as ReMe answers
 
 
 async def test_ready_reports_database_at_head(client: httpx.AsyncClient) -> None:

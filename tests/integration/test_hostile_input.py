@@ -44,7 +44,23 @@ async def test_sql_fragments_in_text_are_stored_and_found_literally(
     assert fragment in listed.text
 
 
-@pytest.mark.parametrize("workspace_id", [*SQL_FRAGMENTS, "a" * 129, "", "ws\x00id", "ws/../../etc"])
+@pytest.mark.parametrize("workspace_id", SQL_FRAGMENTS)
+async def test_sql_in_a_workspace_id_is_only_a_name(client: httpx.AsyncClient, workspace_id: str) -> None:
+    # Workspace ids may hold any character but '/', '\\' and control characters; they only
+    # ever reach SQL as parameters.
+    found = await client.post(
+        "/retrieve_task_memory_simple", json={"workspace_id": workspace_id, "query": "q"}
+    )
+    listed = await client.post("/vector_store", json={"workspace_id": workspace_id, "action": "list"})
+    tables = await client.get("/ready")
+
+    assert found.status_code == 200, found.text
+    assert found.json()["metadata"]["memory_list"] == []
+    assert listed.json()["metadata"]["action_result"] == []
+    assert tables.status_code == 200
+
+
+@pytest.mark.parametrize("workspace_id", ["a" * 129, "", "ws\x00id", "ws/../../etc", "..", "ws\\..\\etc"])
 async def test_hostile_workspace_ids_are_a_400(client: httpx.AsyncClient, workspace_id: str) -> None:
     response = await client.post(
         "/retrieve_task_memory_simple", json={"workspace_id": workspace_id, "query": "q"}

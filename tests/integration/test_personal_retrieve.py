@@ -165,11 +165,12 @@ async def test_an_unknown_workspace_returns_nothing(client: httpx.AsyncClient) -
     assert body["metadata"]["memory_list"] == []
 
 
-async def test_top_k_above_the_limit_is_refused(client: httpx.AsyncClient) -> None:
+async def test_top_k_above_the_limit_is_clamped_with_a_note(client: httpx.AsyncClient) -> None:
     response = await retrieve(client, "anything?", top_k=10_000)
 
-    assert response.status_code == 400
-    assert response.json()["metadata"]["errors"][0]["loc"] == ["body", "top_k"]
+    body = response.json()
+    assert response.status_code == 200, body
+    assert "top_k 10000 is above the limit" in body["metadata"]["notes"][0]
 
 
 @pytest.fixture(scope="module")

@@ -296,6 +296,7 @@ async def test_event_time_is_resolved_against_the_time_the_message_was_said(
     assert memory["metadata"]["event_time"] == "2025-03-08 00:00:00"
     assert memory["metadata"]["event_time_end"] == "2025-03-10 00:00:00"
     assert memory["metadata"]["time_expression"] == "last weekend"
+    assert memory["metadata"]["time_info"] == "last weekend (2025-03-08 to 2025-03-09)"  # ReMe's field
     [stored] = await rows(engine, "SELECT event_time::text AS t FROM memory")
     assert stored["t"].startswith("2025-03-08 00:00:00")
 

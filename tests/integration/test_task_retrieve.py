@@ -65,14 +65,45 @@ async def test_top_k_is_honoured_and_stored_scores_are_returned_untouched(
     assert [r["score"] for r in stored] == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
 
 
-async def test_top_k_above_the_limit_is_a_400(client: httpx.AsyncClient, settings: Any) -> None:
+async def test_top_k_above_the_limit_is_clamped_with_a_note(
+    client: httpx.AsyncClient, engine: AsyncEngine, embedder: Embedder, settings: Any
+) -> None:
+    await seed_topics(engine, embedder)
+    limit = settings.limits.max_top_k
+
     response = await client.post(
         "/retrieve_task_memory",
-        json={"workspace_id": "w1", "query": "x", "top_k": settings.limits.max_top_k + 1},
+        json={"workspace_id": "w1", "query": "cook rice", "top_k": limit + 1},
     )
 
-    assert response.status_code == 400
-    assert response.json()["metadata"]["errors"][0]["loc"] == ["body", "top_k"]
+    body = response.json()
+    assert response.status_code == 200, body
+    assert len(body["metadata"]["memory_list"]) == len(TOPICS)
+    assert f"top_k {limit + 1} is above the limit of {limit}" in body["metadata"]["notes"][0]
+
+
+async def test_top_k_defaults_to_three_as_in_reme(
+    client: httpx.AsyncClient, engine: AsyncEngine, embedder: Embedder
+) -> None:
+    await seed_topics(engine, embedder)
+
+    simple = await client.post("/retrieve_task_memory_simple", json={"workspace_id": "w1", "query": "rice"})
+    full = await client.post("/retrieve_task_memory", json={"workspace_id": "w1", "query": "rice"})
+
+    assert len(simple.json()["metadata"]["memory_list"]) == 3
+    assert len(full.json()["metadata"]["memory_list"]) == 3
+    assert "notes" not in simple.json()["metadata"]
+
+
+async def test_no_match_answers_an_empty_string_and_says_why_in_metadata(client: httpx.AsyncClient) -> None:
+    for flow in ("retrieve_task_memory", "retrieve_task_memory_simple"):
+        response = await client.post(f"/{flow}", json={"workspace_id": "never_written", "query": "rice"})
+
+        body = response.json()
+        assert response.status_code == 200, body
+        assert body["answer"] == ""
+        assert body["metadata"]["memory_list"] == []
+        assert body["metadata"]["notes"] == ["no task memory matched the query"]
 
 
 async def test_query_is_built_from_the_last_user_message(
@@ -252,4 +283,4 @@ async def test_rewrite_answers_the_models_guidance(
 
     assert response.json()["answer"] == "Use one and a half parts water."
     assert steps_called(standin.chat_requests) == ["RetrievalGuidance"]
-    assert len(response.json()["metadata"]["memory_list"]) == 5
+    assert len(response.json()["metadata"]["memory_list"]) == 3  # the default top_k, as in ReMe

@@ -68,6 +68,9 @@ async def test_stored_memory_carries_remes_fields_judge_score_and_its_source(
     assert memory["metadata"]["experience"] == SUCCESS["content"]
     assert memory["metadata"]["tags"] == SUCCESS["tags"]
     assert memory["metadata"]["task_id"] == "t9"
+    # ReMe's fields: the model gave no confidence, so the judge's score stands in.
+    assert memory["metadata"]["confidence"] == 0.77
+    assert memory["metadata"]["step_type"] == ""
     [stored] = await rows(
         engine, "SELECT source_trajectory_id, embedding IS NOT NULL AS has_vector FROM memory"
     )

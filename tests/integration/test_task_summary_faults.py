@@ -98,7 +98,7 @@ async def test_unknown_role_is_a_400_naming_the_message(
             {"workspace_id": "w1", "trajectories": [{"messages": [], "score": 1}]},
             ["body", "trajectories", "0", "messages"],
         ),
-        ({"workspace_id": "bad id!", "trajectories": [trajectory("", 1.0)]}, ["body", "workspace_id"]),
+        ({"workspace_id": "bad/id", "trajectories": [trajectory("", 1.0)]}, ["body", "workspace_id"]),
     ],
 )
 async def test_missing_or_invalid_fields_are_a_400_saying_where(

@@ -72,18 +72,31 @@ async def test_guidelines_of_several_tools_are_joined_in_the_order_asked(client:
     assert [s.split("\n", 1)[0] for s in sections] == ["Tool: web_search", "Tool: calculator"]
 
 
-async def test_an_unknown_tool_name_is_answered_clearly(client: httpx.AsyncClient) -> None:
+async def test_an_unknown_tool_name_is_listed_and_the_known_guidelines_still_come_back(
+    client: httpx.AsyncClient,
+) -> None:
     await record_and_summarize(client, "web_search")
 
     response = await retrieve(client, "web_search,Web_Search")
 
     body = response.json()
-    assert response.status_code == 404
-    assert body["success"] is False
-    assert "'Web_Search'" in body["answer"]
+    assert response.status_code == 200
+    assert body["success"] is True
+    assert body["answer"].startswith("Tool: web_search\n")
+    assert "Web_Search" not in body["answer"]
     assert body["metadata"]["unknown"] == ["Web_Search"]
-    # What was found still comes back.
+    assert "Web_Search" in body["metadata"]["notes"][0]
     assert [m["when_to_use"] for m in body["metadata"]["memory_list"]] == ["web_search"]
+
+
+async def test_only_unknown_tool_names_answer_an_empty_string(client: httpx.AsyncClient) -> None:
+    response = await retrieve(client, ["no_such_tool"])
+
+    body = response.json()
+    assert response.status_code == 200
+    assert body["answer"] == ""
+    assert body["metadata"]["memory_list"] == []
+    assert body["metadata"]["unknown"] == ["no_such_tool"]
 
 
 async def test_a_tool_recorded_but_not_yet_summarised_says_so(client: httpx.AsyncClient) -> None:

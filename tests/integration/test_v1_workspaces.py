@@ -30,7 +30,7 @@ async def test_creating_a_taken_id_is_a_conflict(client: httpx.AsyncClient) -> N
 
 
 async def test_an_invalid_workspace_id_is_refused_with_its_field(client: httpx.AsyncClient) -> None:
-    response = await client.post("/v1/workspaces", json={"id": "no spaces please"})
+    response = await client.post("/v1/workspaces", json={"id": "teams/ops"})
 
     assert response.status_code == 400
     assert response.json()["metadata"]["errors"][0]["loc"][-1] == "id"

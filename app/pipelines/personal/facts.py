@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from string import Template
@@ -134,7 +134,21 @@ class FactDraft:
         if self.event_time is not None:
             out["event_time"] = format_time(self.event_time)
             out["event_time_source"] = self.time_source
+        out["time_info"] = self.time_info()
         return out
+
+    def time_info(self) -> str:
+        """ReMe's ``time_info``: the time the fact is about, as said and as resolved ("" if none)."""
+        said = self.event_range.expression if self.event_range is not None else self.time_expression
+        if self.event_range is not None:
+            last_day = self.event_range.end - timedelta(microseconds=1)
+            start, end = self.event_range.start.date(), last_day.date()
+            resolved = str(start) if start == end else f"{start} to {end}"
+        elif self.event_time is not None:
+            resolved = str(self.event_time.date())
+        else:
+            return said
+        return f"{said} ({resolved})" if said else resolved
 
     def new_memory(self, user_name: str, author: str) -> NewMemory:
         return NewMemory(

@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from app.errors import InvalidInput, LLMUnavailable
-from app.pipelines.base import Pipeline, PipelineContext
+from app.pipelines.base import Pipeline, PipelineContext, clamp_top_k
 from app.pipelines.personal.facts import describe_time, message_text, render_prompt
 from app.schemas.personal import RetrievePersonalMemoryRequest
 from app.services import Services
@@ -195,23 +195,21 @@ async def retrieve_personal_memory(
         raise InvalidInput(
             "query is empty: give a query (or messages)", errors=[{"loc": ["body", "query"], "msg": "empty"}]
         )
-    max_top_k = services.settings.limits.max_top_k
-    if request.top_k > max_top_k:
-        raise InvalidInput(
-            f"top_k {request.top_k} is above the limit {max_top_k}",
-            errors=[{"loc": ["body", "top_k"], "msg": f"must be at most {max_top_k}"}],
-        )
+    top_k, notes = clamp_top_k(request.top_k, services.settings.limits.max_top_k)
     ctx = RetrieveContext(
         workspace_id=request.workspace_id,
         request_id=request_id,
         services=services,
         query=query,
-        top_k=request.top_k,
+        top_k=top_k,
         user_name=request.user_name,
         now=request.reference_datetime() or datetime.now(UTC),
     )
     await RETRIEVE.run(ctx)
-    return "\n".join(h.memory.content for h in ctx.hits), ctx.result()
+    metadata = ctx.result()
+    if notes:
+        metadata["notes"] = notes
+    return "\n".join(h.memory.content for h in ctx.hits), metadata
 
 
 def _last_user_message(messages: list[dict[str, Any]]) -> str:

@@ -173,8 +173,9 @@ def _new_memory(candidate: Candidate, model: str) -> NewMemory:
     }
     if len(candidate.sources) > 1:
         metadata["source_trajectory_ids"] = [str(t.id) for t in candidate.sources]
-    if experience.confidence is not None:
-        metadata["confidence"] = experience.confidence
+    # ReMe's fields: the proposer's confidence (else the judge's score) and the kind of step.
+    metadata["confidence"] = experience.confidence if experience.confidence is not None else candidate.quality
+    metadata["step_type"] = experience.step_type
     assert candidate.memory_id is not None and candidate.embedding is not None
     return NewMemory(
         memory_type="task",

@@ -35,6 +35,7 @@ class Experience:
     tags: list[str] = field(default_factory=list)
     tools_used: list[str] = field(default_factory=list)
     confidence: float | None = None
+    step_type: str = ""
 
 
 @dataclass

@@ -15,6 +15,8 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from app.pipelines.task.domain import Experience
 
 PROMPT_DIR = Path(__file__).parent / "prompts"
+# ReMe's kinds of step (memory metadata ``step_type``).
+STEP_TYPES = ("reasoning", "action", "observation", "decision")
 
 
 @cache
@@ -35,14 +37,23 @@ class ExperienceOut(BaseModel):
     content: str = Field(min_length=1, description="the lesson itself, concrete and actionable")
     tags: list[str] = Field(default_factory=list, description="a few short keywords")
     tools_used: list[str] = Field(default_factory=list, description="tools the lesson is about")
+    step_type: str = Field(
+        default="",
+        description="the kind of step the lesson is about: reasoning, action, observation or decision",
+    )
+    confidence: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="how sure you are that the lesson will help, 0 to 1"
+    )
 
-    def to_experience(self, confidence: float | None = None) -> Experience:
+    def to_experience(self) -> Experience:
+        step_type = self.step_type.strip().lower()
         return Experience(
             when_to_use=self.when_to_use.strip(),
             content=self.content.strip(),
             tags=[t.strip() for t in self.tags if t.strip()],
             tools_used=[t.strip() for t in self.tools_used if t.strip()],
-            confidence=confidence,
+            confidence=self.confidence,
+            step_type=step_type if step_type in STEP_TYPES else "",
         )
 
 

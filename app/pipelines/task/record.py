@@ -9,13 +9,18 @@ from __future__ import annotations
 from typing import Any
 
 from app.errors import InvalidInput
+from app.models import Memory
 from app.pipelines.task.domain import FlowResult
 from app.services import Services
+from app.store.memories import memory_to_reme
 from app.store.task import prune_task_memories, record_memory_use
 
 
 def memory_ids_to_record(memory_dicts: list[dict[str, Any]], memory_ids: list[str]) -> list[str]:
-    """The ids named by ``memory_dicts`` (as retrieval returns them) and ``memory_ids``, once each."""
+    """The ids named by ``memory_dicts`` (as retrieval returns them) and ``memory_ids``, once each.
+
+    Nothing named is not an error: an agent whose retrieval found nothing reports ``[]``.
+    """
     errors = [
         {"loc": ["body", "memory_dicts", i, "memory_id"], "msg": "missing or not a non-empty string"}
         for i, d in enumerate(memory_dicts)
@@ -23,13 +28,7 @@ def memory_ids_to_record(memory_dicts: list[dict[str, Any]], memory_ids: list[st
     ]
     if errors:
         raise InvalidInput("every memory in memory_dicts needs its memory_id", errors=errors)
-    ids = list(dict.fromkeys([d["memory_id"] for d in memory_dicts] + memory_ids))
-    if not ids:
-        raise InvalidInput(
-            "nothing to record: give memory_dicts or memory_ids",
-            errors=[{"loc": ["body", "memory_dicts"], "msg": "empty, and memory_ids is empty too"}],
-        )
-    return ids
+    return list(dict.fromkeys([d["memory_id"] for d in memory_dicts] + memory_ids))
 
 
 async def record_task_memory(
@@ -40,12 +39,14 @@ async def record_task_memory(
     helped: bool,
     request_id: str | None,
 ) -> FlowResult:
-    """Count one use of each memory, and one success when it helped."""
-    async with services.db.session() as session:
-        updated = await record_memory_use(
-            session, workspace_id, memory_ids, helped=helped, request_id=request_id
-        )
-    found = {memory_id for memory_id, _, _ in updated}
+    """Count one use of each memory, and one success when it helped; unknown ids are reported."""
+    updated: list[Memory] = []
+    if memory_ids:
+        async with services.db.session() as session:
+            updated = await record_memory_use(
+                session, workspace_id, memory_ids, helped=helped, request_id=request_id
+            )
+    found = {m.memory_id for m in updated}
     missing = [i for i in memory_ids if i not in found]
     answer = f"recorded a use of {len(updated)} memor{'y' if len(updated) == 1 else 'ies'}"
     answer += " that helped" if helped else ""
@@ -54,7 +55,14 @@ async def record_task_memory(
     return FlowResult(
         answer=answer,
         metadata={
-            "updated_memories": [{"memory_id": m, "freq": f, "utility": u} for m, f, u in updated],
+            # ReMe's keys: the memories as they are now. They are updated in place, so
+            # nothing is deleted or inserted.
+            "memory_list": [memory_to_reme(m) for m in updated],
+            "deleted_memory_ids": [],
+            "update_result": {"inserted_count": 0, "deleted_count": 0, "updated_count": len(updated)},
+            "updated_memories": [
+                {"memory_id": m.memory_id, "freq": m.freq, "utility": m.utility} for m in updated
+            ],
             "not_found_memory_ids": missing,
         },
     )

@@ -9,12 +9,12 @@ build the query (given, or from the messages)
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
 from app.errors import InvalidInput
-from app.pipelines.base import Pipeline, PipelineContext
+from app.pipelines.base import Pipeline, PipelineContext, clamp_top_k
 from app.pipelines.task.domain import FlowResult, RetrievalFilters
 from app.pipelines.task.llm_outputs import RerankedMemories, RetrievalGuidance, prompt
 from app.pipelines.task.trajectories import retrieval_query
@@ -24,7 +24,9 @@ from app.store.search import SearchFilters, SearchHit, SearchRequest, search_mem
 
 FLOW = "retrieve_task_memory"
 FLOW_SIMPLE = "retrieve_task_memory_simple"
-NOTHING_FOUND = "No task memory matched the query."
+# ReMe answers "" when nothing matched (agents paste the answer into prompts); the reason
+# goes to metadata.notes instead.
+NOTHING_FOUND_NOTE = "no task memory matched the query"
 
 
 @dataclass
@@ -33,7 +35,7 @@ class RetrievalOptions:
 
     query: str = ""
     messages: list[dict[str, Any]] = field(default_factory=list)
-    top_k: int = 5
+    top_k: int = 3
     search_mode: Literal["vector", "hybrid"] | None = None
     filters: RetrievalFilters = field(default_factory=RetrievalFilters)
     rerank: bool | None = None
@@ -50,6 +52,7 @@ class RetrievalContext(PipelineContext):
     embedding: list[float] | None = None
     hits: list[SearchHit] = field(default_factory=list)
     guidance: str | None = None
+    notes: list[str] = field(default_factory=list)
 
     @property
     def rerank(self) -> bool:
@@ -154,12 +157,8 @@ async def _run(
     options: RetrievalOptions,
     request_id: str | None,
 ) -> RetrievalContext:
-    max_top_k = services.settings.limits.max_top_k
-    if options.top_k > max_top_k:
-        raise InvalidInput(
-            f"top_k {options.top_k} is above the limit of {max_top_k}",
-            errors=[{"loc": ["body", "top_k"], "msg": f"at most {max_top_k}"}],
-        )
+    top_k, notes = clamp_top_k(options.top_k, services.settings.limits.max_top_k)
+    options = replace(options, top_k=top_k)
     ctx = RetrievalContext(
         workspace_id=workspace_id,
         request_id=request_id,
@@ -167,6 +166,7 @@ async def _run(
         flow=pipeline.name,
         options=options,
         search_filters=_search_filters(workspace_id, options.filters),
+        notes=notes,
     )
     if ctx.rerank or ctx.rewrite:
         services.llm(pipeline.name)  # a clear 503 before any work when no model is configured
@@ -195,15 +195,16 @@ def _time_field(name: str, value: str | None) -> datetime | None:
 
 
 def _result(ctx: RetrievalContext, answer: str) -> FlowResult:
-    return FlowResult(
-        answer=answer,
-        metadata={
-            "memory_list": [_memory_dict(h, hybrid=ctx.mode == "hybrid") for h in ctx.hits],
-            "query": ctx.query,
-            "search_mode": ctx.mode,
-            **ctx.run_metadata(),
-        },
-    )
+    metadata: dict[str, Any] = {
+        "memory_list": [_memory_dict(h, hybrid=ctx.mode == "hybrid") for h in ctx.hits],
+        "query": ctx.query,
+        "search_mode": ctx.mode,
+        **ctx.run_metadata(),
+    }
+    notes = ctx.notes + ([] if ctx.hits else [NOTHING_FOUND_NOTE])
+    if notes:
+        metadata["notes"] = notes
+    return FlowResult(answer=answer, metadata=metadata)
 
 
 def _memory_dict(hit: SearchHit, *, hybrid: bool) -> dict[str, Any]:
@@ -217,7 +218,7 @@ def _memory_dict(hit: SearchHit, *, hybrid: bool) -> dict[str, Any]:
 def guidance_text(hits: list[SearchHit]) -> str:
     """The memories as advice for the agent, most relevant first."""
     if not hits:
-        return NOTHING_FOUND
+        return ""
     items = [
         f"{i}. Situation: {h.memory.when_to_use}\n   Advice: {h.memory.content}"
         for i, h in enumerate(hits, 1)
@@ -227,5 +228,5 @@ def guidance_text(hits: list[SearchHit]) -> str:
 
 def numbered_list(hits: list[SearchHit]) -> str:
     if not hits:
-        return NOTHING_FOUND
+        return ""
     return "\n".join(f"{i}. {h.memory.when_to_use}: {h.memory.content}" for i, h in enumerate(hits, 1))

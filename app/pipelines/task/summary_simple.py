@@ -44,7 +44,7 @@ async def _extract_from(ctx: SummaryContext, run: StoredTrajectory) -> None:
         [{"role": "user", "content": text}], TrajectoryExperiences, step="experiences", usage=ctx.usage
     )
     batch = [
-        Candidate(origin="simple", experience=item.to_experience(item.confidence), sources=[run])
+        Candidate(origin="simple", experience=item.to_experience(), sources=[run])
         for item in answer.experiences[: settings.max_experiences_per_call]
     ]
     if batch:

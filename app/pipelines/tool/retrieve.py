@@ -1,8 +1,8 @@
 """``retrieve_tool_memory``: each named tool's guideline, found by exact name in SQL (no model).
 
 One step, ``load_guidelines``: the tools' memory rows and their retained calls in one short read.
-A name with no memory row is unknown: the answer says so (``success: false``, HTTP 404) and still
-carries the guidelines of the names that were found.
+A name with no memory row is unknown: as in ReMe, the answer carries the guidelines of the names
+that were found (``""`` when none was), and ``metadata.unknown`` lists the others.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ PIPELINE: Pipeline[RetrieveContext] = Pipeline(FLOW, [load_guidelines])
 async def retrieve_tool_guidelines(
     services: Services, workspace_id: str, tool_names: list[str], *, request_id: str | None = None
 ) -> ToolFlowResult:
-    """The guidelines of the named tools, joined; unknown names make the answer unsuccessful."""
+    """The guidelines of the named tools that are known, joined; unknown names are listed apart."""
     ctx = await PIPELINE.run(
         RetrieveContext(
             workspace_id=workspace_id, request_id=request_id, services=services, tool_names=tool_names
@@ -48,24 +48,17 @@ async def retrieve_tool_guidelines(
     found = [name for name in ctx.tool_names if name in ctx.memories]
     unknown = [name for name in ctx.tool_names if name not in ctx.memories]
     sections = [_guideline_section(ctx.memories[name], len(ctx.calls.get(name, []))) for name in found]
-    if unknown:
-        names = ", ".join(repr(name) for name in unknown)
-        sections.insert(
-            0,
-            f"unknown tool(s) in workspace {workspace_id!r}: {names} (no tool memory under these exact "
-            "names; record calls with add_tool_call_result first)",
-        )
     metadata = {
         "memory_list": [tool_memory_to_reme(ctx.memories[name], ctx.calls.get(name, [])) for name in found],
         "unknown": unknown,
         **ctx.run_metadata(),
     }
-    return ToolFlowResult(
-        SECTION_BREAK.join(sections),
-        success=not unknown,
-        metadata=metadata,
-        status_code=404 if unknown else 200,
-    )
+    if unknown:
+        metadata["notes"] = [
+            f"no tool memory in workspace {workspace_id!r} under these exact names: {', '.join(unknown)} "
+            "(record calls with add_tool_call_result first)"
+        ]
+    return ToolFlowResult(SECTION_BREAK.join(sections), metadata=metadata)
 
 
 def _guideline_section(memory: Memory, call_count: int) -> str:

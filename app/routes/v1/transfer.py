@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Stream
@@ -29,8 +31,7 @@ class TransferController(Controller):
         async with services.db.session() as session:
             await get_workspace(session, workspace_id)
         lines = export_lines(services, workspace_id, include_embeddings=include_embeddings)
-        disposition = f'attachment; filename="{workspace_id}.ndjson"'
-        return Stream(lines, media_type=NDJSON, headers={"Content-Disposition": disposition})
+        return Stream(lines, media_type=NDJSON, headers={"Content-Disposition": attachment(workspace_id)})
 
     @post("/import", summary="Add memories from an NDJSON body, all or nothing", status_code=200)
     async def import_memories(
@@ -52,3 +53,11 @@ class TransferController(Controller):
             request_id=current_request_id(),
         )
         return ImportResult(workspace_id=workspace_id, imported=count)
+
+
+def attachment(workspace_id: str) -> str:
+    """``Content-Disposition`` naming ``<workspace_id>.ndjson``: headers are Latin-1, ids any
+    script, so the exact name goes in RFC 6266's ``filename*`` and an ASCII stand-in before it."""
+    name = f"{workspace_id}.ndjson"
+    plain = "".join(c if " " <= c <= "~" and c not in '"\\' else "_" for c in name)
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(name, safe='')}"

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
 
 from app.models import Memory, MemoryEvent, Trajectory, ValidationRecord, Workspace
-from app.models.workspace import WORKSPACE_ID_PATTERN
+from app.schemas.flow import WorkspaceId
 from app.store.memories import NewMemory, new_memory_id
 from app.store.search import SearchFilters, SearchHit, SearchRequest
 from app.store.workspaces import WorkspaceStats
@@ -24,7 +24,7 @@ MAX_MEMORIES_PER_ADD = 1000
 class WorkspaceCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(pattern=WORKSPACE_ID_PATTERN)
+    id: WorkspaceId
     description: str = ""
     settings: dict[str, Any] = Field(default_factory=dict)
 
