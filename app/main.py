@@ -27,6 +27,7 @@ from app.routes.health import HealthController
 from app.routes.reme import compat_routes
 from app.routes.request import ReMeRequest
 from app.routes.schemas import ReMeResponse
+from app.routes.ui import ui_router, ui_template_config
 from app.routes.v1 import v1_router
 from app.services import Services
 from app.settings import Settings, get_settings
@@ -61,7 +62,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     swagger = swagger_plugin()
     app = Litestar(
-        route_handlers=[HealthController, docs_router(swagger), v1_router(), *compat_routes()],
+        route_handlers=[HealthController, docs_router(swagger), v1_router(), ui_router(), *compat_routes()],
+        template_config=ui_template_config(),
         dependencies={"services": Provide(provide_services)},
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],

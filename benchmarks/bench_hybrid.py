@@ -22,8 +22,9 @@ QUERIES, WARM_UP = 200, 20
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/hybrid-384d.json"))
+    parser.add_argument("--sizes", default="", help="comma-separated workspace sizes (default: run_all's)")
     args = parser.parse_args()
-    plan = LoadPlan()
+    plan = LoadPlan.for_sizes([int(s) for s in args.sizes.split(",")], []) if args.sizes else LoadPlan()
     plan.peer = []
     rows = []
     with Bench(dim=384, with_peer=False) as bench:

@@ -92,7 +92,8 @@ async def recompute(db: Database, embedding_settings: EmbeddingSettings, batch: 
                     rows = (
                         await session.execute(
                             text(
-                                "SELECT workspace_id, memory_id, when_to_use, content FROM memory "
+                                "SELECT workspace_id, memory_id, memory_type, target, when_to_use, content "
+                                "FROM memory "
                                 "WHERE embedding IS NULL ORDER BY workspace_id, memory_id LIMIT :n"
                             ),
                             {"n": batch},
@@ -100,7 +101,11 @@ async def recompute(db: Database, embedding_settings: EmbeddingSettings, batch: 
                     ).all()
                 if not rows:
                     break
-                vectors = await embedder.embed([embedding_text(r.when_to_use, r.content) for r in rows])
+                texts = [
+                    embedding_text(r.when_to_use, r.content, memory_type=r.memory_type, target=r.target)
+                    for r in rows
+                ]
+                vectors = await embedder.embed(texts)
                 params = [
                     {"ws": r.workspace_id, "id": r.memory_id, "embedding": str(list(v))}
                     for r, v in zip(rows, vectors, strict=True)

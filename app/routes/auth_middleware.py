@@ -24,7 +24,8 @@ from app.routes.schemas import ReMeResponse
 from app.services import Services
 from app.store.jobs import get_job
 
-PUBLIC_PATHS = re.compile(r"^/(health|ready|schema|docs|openapi\.json)(/.*)?$")
+# /ui checks keys itself (a cookie from its login form): app.routes.ui.session.
+PUBLIC_PATHS = re.compile(r"^/(health|ready|schema|docs|openapi\.json|ui)(/.*)?$")
 WORKSPACE_PATH = re.compile(r"^/v1/workspaces/(?P<ws>[^/]+)(?P<rest>/.*)?$")
 JOB_PATH = re.compile(r"^/v1/jobs/(?P<id>[^/]+)$")
 # The catalog of flows (GET /list) holds no data: open to all, like the OpenAPI schema.

@@ -60,7 +60,12 @@ class RetrievePersonalMemoryRequest(FlowRequest):
     """
 
     top_k: int = Field(default=3, ge=1)
-    user_name: str = USER_NAME
+    user_name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=256,
+        description="whose facts to search (target); absent: every user's facts in the workspace",
+    )
     reference_time: str | None = None
 
     _check_time = field_validator("reference_time")(_readable_time)

@@ -45,9 +45,17 @@ def parse_time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def embedding_text(when_to_use: str, content: str) -> str:
-    """What a memory's vector encodes: the situation it is for, else its content."""
-    return when_to_use or content
+def embedding_text(when_to_use: str, content: str, *, memory_type: str = "", target: str = "") -> str:
+    """What a memory's vector encodes: the situation it is for, else its content.
+
+    A personal memory is about its ``target`` (a person): the vector carries the name too
+    ("Caroline: I went to a support group"), so that a question naming the person finds their
+    memories, unless the text already names them.
+    """
+    text = when_to_use or content
+    if memory_type == "personal" and target and target.casefold() not in text.casefold():
+        return f"{target}: {text}"
+    return text
 
 
 @dataclass
@@ -72,7 +80,9 @@ class NewMemory:
     source_trajectory_id: uuid.UUID | None = None
 
     def embedding_text(self) -> str:
-        return embedding_text(self.when_to_use, self.content)
+        return embedding_text(
+            self.when_to_use, self.content, memory_type=self.memory_type, target=self.target
+        )
 
     def row(self, workspace_id: str) -> dict[str, Any]:
         now = datetime.now(UTC)

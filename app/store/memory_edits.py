@@ -19,6 +19,7 @@ from app.store.memories import (
     EventRecord,
     NewMemory,
     delete_memories,
+    embedding_text,
     ensure_workspace,
     get_memories,
     insert_memories,
@@ -65,7 +66,8 @@ class MemoryPatch:
     metadata: dict[str, Any] | None = None
 
 
-TEXT_FIELDS = ("when_to_use", "content")
+# Fields the vector is computed from (embedding_text).
+TEXT_FIELDS = ("when_to_use", "content", "target")
 
 
 async def patch_memory(
@@ -110,7 +112,8 @@ async def patch_memory(
 def _embedding_text(memory: Memory, patch: MemoryPatch) -> str:
     when_to_use = patch.changes.get("when_to_use", memory.when_to_use)
     content = patch.changes.get("content", memory.content)
-    return NewMemory("task", when_to_use or "", content or "").embedding_text()
+    target = patch.changes.get("target", memory.target)
+    return embedding_text(when_to_use or "", content or "", memory_type=memory.memory_type, target=target)
 
 
 async def _locked(session: Any, workspace_id: str, memory_id: str, *, lock: bool) -> Memory:

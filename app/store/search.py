@@ -22,6 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
 from app.models import Memory
+from app.store.exact_search import exact_hybrid
+from app.store.people import names_in, workspace_targets
 
 SearchMode = Literal["vector", "text", "hybrid"]
 
@@ -78,6 +80,9 @@ class SearchRequest:
     text: str = ""
     # Memories whose event_time falls in this range get their own ranked list in the fusion.
     boost_event_range: tuple[datetime, datetime] | None = None
+    # Look for known targets (people) named in ``text``: their memories get ranked lists of
+    # their own in the fusion (app.store.people). Only without a target filter.
+    find_people: bool = False
 
 
 @dataclass
@@ -96,8 +101,25 @@ async def search_memories(session: AsyncSession, request: SearchRequest) -> list
     use_text = request.mode in ("text", "hybrid") and bool(request.text.strip())
     if not use_vector and not use_text:
         return []
-    scan = await _prepare_scan(session, request, request.top_k * FUSION_DEPTH, count=use_vector)
-    if use_vector and not use_text and request.boost_event_range is None:
+    scan = await _prepare_scan(session, request, request.top_k * FUSION_DEPTH, vector=use_vector)
+    people: list[str] = []
+    if request.find_people and scan.exact and request.filters.target is None and request.text.strip():
+        targets = await workspace_targets(session, request.filters.workspace_id)
+        people = names_in(request.text, targets)
+    if use_vector and use_text and scan.exact:
+        rows = await exact_hybrid(
+            session,
+            clauses=request.filters.clauses(),
+            workspace_id=request.filters.workspace_id,
+            top_k=request.top_k,
+            depth=request.top_k * FUSION_DEPTH,
+            embedding=request.embedding if use_vector else None,
+            text=request.text,
+            people=people,
+            time_range=request.boost_event_range,
+        )
+        hits = [SearchHit(m, similarity, text_rank, fused) for m, similarity, text_rank, fused in rows]
+    elif use_vector and not use_text and request.boost_event_range is None:
         hits = await _vector_only(session, request, scan.exact)
     else:
         hits = await _fused(session, request, use_vector=use_vector, use_text=use_text, exact=scan.exact)
@@ -113,20 +135,17 @@ class _Scan:
     sort_disabled: bool = False
 
 
-async def _prepare_scan(session: AsyncSession, request: SearchRequest, depth: int, *, count: bool) -> _Scan:
-    """Set this transaction's index-scan options and choose exact or HNSW ranking.
+async def _prepare_scan(session: AsyncSession, request: SearchRequest, depth: int, *, vector: bool) -> _Scan:
+    """Set this transaction's index-scan options and choose exact or indexed ranking.
 
     One round trip: the settings and a count of the filtered set (capped, from the index
-    alone) share a SELECT.
+    alone) share a SELECT. A small set is ranked exactly: cosine by a top-N sort, text by BM25.
     """
     settings = [
         func.set_config("hnsw.ef_search", str(min(max(EF_SEARCH_MIN, depth), 1000)), True),
         func.set_config("hnsw.iterative_scan", "relaxed_order", True),
         func.set_config("plan_cache_mode", "force_custom_plan", True),
     ]
-    if not count:
-        await session.execute(select(*settings))
-        return _Scan(exact=False)
     # Only the filters the (workspace, type, created) index answers: an upper bound of the
     # filtered set, read without visiting rows, and never more than the cap.
     filters = request.filters
@@ -141,7 +160,8 @@ async def _prepare_scan(session: AsyncSession, request: SearchRequest, depth: in
     counted = select(func.count().label("n")).select_from(capped).subquery("counted")
     large = counted.c.n > EXACT_SCAN_MAX_ROWS
     covered = (
-        filters.target is None
+        vector
+        and filters.target is None
         and filters.min_score is None
         and filters.event_after is None
         and filters.event_before is None

@@ -3,8 +3,9 @@
 1. resolve_query_time  time phrases in the query become a range (app.timeexpr; the LLM only
                        for a phrase the resolver cannot read, and only when one is configured)
 2. embed_query         the whole query
-3. search_facts        one hybrid SQL search over the user's personal memories, with the range's
-                       facts as a third ranked list; facts in the range first, insights lifted
+3. search_facts        one hybrid SQL search over the user's personal memories (every user's
+                       without user_name), people named in the query and the range's facts
+                       lifted (app.store.exact_search); facts in the range first, insights lifted
 4. rerank_facts        optional LLM rerank (``personal.rerank``, off by default)
 
 The optional model calls never fail a retrieval: without them the answer is the search's.
@@ -57,7 +58,8 @@ class RetrieveContext(PipelineContext):
     services: Services
     query: str
     top_k: int
-    user_name: str
+    # None: every user's facts in the workspace.
+    user_name: str | None
     now: datetime
     time_range: TimeRange | None = None
     time_source: str = ""
@@ -132,7 +134,8 @@ async def embed_query(ctx: RetrieveContext) -> None:
 
 
 async def search_facts(ctx: RetrieveContext) -> None:
-    """Hybrid search of the user's memories; facts in the time range come first, then by fused rank."""
+    """Hybrid search of the user's memories (without a user, the workspace's); facts in the time
+    range come first, then by fused score."""
     time_range = ctx.time_range
     request = SearchRequest(
         filters=SearchFilters(workspace_id=ctx.workspace_id, memory_type="personal", target=ctx.user_name),
@@ -141,13 +144,16 @@ async def search_facts(ctx: RetrieveContext) -> None:
         embedding=ctx.embedding,
         text=_any_word(ctx.search_text),
         boost_event_range=(time_range.start, time_range.end) if time_range else None,
+        find_people=ctx.user_name is None,
     )
     async with ctx.services.db.session() as session:
         hits = await search_memories(session, request)
     bonus = ctx.services.settings.personal.insight_bonus
 
     def rank(hit: SearchHit) -> tuple[bool, float]:
-        in_range = time_range is not None and time_range.contains(hit.memory.event_time)
+        # When a memory has no event time, when it was recorded stands in for it.
+        moment = hit.memory.event_time or hit.memory.time_created
+        in_range = time_range is not None and time_range.contains(moment)
         lift = bonus if hit.memory.reflection_subject else 0.0
         return in_range, hit.fused_score + lift
 
@@ -164,11 +170,12 @@ async def rerank_facts(ctx: RetrieveContext) -> None:
     llm = ctx.services.llm_client
     if not ctx.services.settings.personal.rerank or llm is None or len(ctx.hits) < 2:
         return
+    whose = ctx.user_name or "the people of this workspace"
     listing = "\n".join(f"[{i}] {h.memory.content}" for i, h in enumerate(ctx.hits))
     try:
         answer = await llm.structured(
             [
-                {"role": "system", "content": render_prompt("rerank_memories", user_name=ctx.user_name)},
+                {"role": "system", "content": render_prompt("rerank_memories", user_name=whose)},
                 {"role": "user", "content": f"Question: {ctx.query}\n\nMemories:\n{listing}"},
             ],
             RerankedMemories,

@@ -244,7 +244,16 @@ class SearchIn(BaseModel):
             event_before=self.event_before,
             metadata=dict(self.metadata),
         )
-        return SearchRequest(filters, top_k=self.top_k, mode=self.mode, embedding=embedding, text=self.query)
+        # Hybrid mode looks for people the query names (app.store.people) unless a target is given.
+        people = self.mode == "hybrid" and self.target is None
+        return SearchRequest(
+            filters,
+            top_k=self.top_k,
+            mode=self.mode,
+            embedding=embedding,
+            text=self.query,
+            find_people=people,
+        )
 
 
 class SearchHitOut(MemoryOut):

@@ -98,7 +98,8 @@ class RetrievePersonalMemoryRequest(RequestModel):
     query: str = ""
     messages: list[dict[str, Any]] = Field(default_factory=list)
     top_k: int = 5
-    user_name: str = "user"
+    # None: every user's facts in the workspace.
+    user_name: str | None = None
     reference_time: str | None = None
 
 

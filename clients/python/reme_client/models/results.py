@@ -141,7 +141,7 @@ class TimeRange(ResponseModel):
 class PersonalRetrieveResult(RunResult):
     memory_list: list[ReMeMemory]
     time_range: TimeRange | None
-    user_name: str
+    user_name: str | None
     notes: list[str] = Field(default_factory=list)
 
 
