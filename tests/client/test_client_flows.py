@@ -18,7 +18,9 @@ from tests.support.standin import StandInOpenAI
 async def test_task_memory_is_learnt_retrieved_recorded_and_pruned(
     reme: AnyClient, standin: StandInOpenAI
 ) -> None:
-    standin.responder = responder(failure=[], comparative=[])
+    standin.responder = responder(
+        success=[{**SUCCESS, "confidence": 0.8, "step_type": "Decision"}], failure=[], comparative=[]
+    )
 
     summary = await done(reme.summary_task_memory("agent", [trajectory("t1", 1.0)]))
     retrieved = await done(reme.retrieve_task_memory("agent", "research a public company", top_k=3))
@@ -28,10 +30,13 @@ async def test_task_memory_is_learnt_retrieved_recorded_and_pruned(
 
     [memory] = summary.memory_list
     assert memory.when_to_use == SUCCESS["when_to_use"] and summary.update_result.inserted_count == 1
+    assert (memory.confidence, memory.step_type) == (0.8, "decision")
     assert [m.memory_id for m in retrieved.memory_list] == [memory.memory_id]
     assert retrieved.memory_list[0].similarity is not None and retrieved.answer
     assert simple.search_mode == "hybrid" and simple.memory_list[0].fused_score is not None
     assert [(u.memory_id, u.freq, u.utility) for u in recorded.updated_memories] == [(memory.memory_id, 1, 0)]
+    assert [(m.memory_id, m.metadata["freq"]) for m in recorded.memory_list] == [(memory.memory_id, 1)]
+    assert recorded.update_result.updated_count == 1 and recorded.deleted_memory_ids == []
     assert pruned.deleted_memory_ids == [memory.memory_id]
     for result in (summary, retrieved, simple, recorded, pruned):
         assert undeclared_fields(result) == []
@@ -84,7 +89,8 @@ async def test_tool_calls_are_recorded_summarised_and_retrieved_by_name(
     assert recorded.stats["web_search"].call_count == 2
     assert summary.summarized == ["web_search"]
     assert [m.when_to_use for m in guidelines.memory_list] == ["web_search"]
-    assert guidelines.unknown == ["never_called"] and guidelines.success is False
+    assert guidelines.success is True and guidelines.answer.startswith("Tool: web_search")
+    assert guidelines.unknown == ["never_called"] and "never_called" in guidelines.notes[0]
     assert len(guidelines.memory_list[0].tool_call_results or []) == 2
     for result in (recorded, summary, guidelines):
         assert undeclared_fields(result) == []

@@ -84,6 +84,23 @@ async def test_the_agent_loop_uses_what_it_learnt_and_records_that_it_helped(
     assert "advice used: 1, score: 1.0" in output
 
 
+async def test_the_react_loop_answers_with_what_the_service_learnt_and_records_that_it_helped(
+    app_server: RunningServer, standin: StandInOpenAI, client: httpx.AsyncClient
+) -> None:
+    standin.responder = with_plain_replies(responder(failure=[], comparative=[]))
+    tasks = ["Research Xiaomi for an investment overview", "Research Tesla for an investment overview"]
+
+    output = await run_example("react_loop.py", app_server, standin, *tasks, "--workspace", "demo")
+
+    first, second = agent_prompts(standin)
+    advice = str(SUCCESS["content"])
+    assert advice not in first and advice in second
+    with ReMeClient(app_server.base_url) as reme:
+        [memory] = list(reme.iter_memories("demo"))
+    assert (memory.freq, memory.utility) == (1, 1)
+    assert f"answer: {AGENT_REPLY}" in output and "memories used: 1, score: 1.0" in output
+
+
 async def test_the_chat_loop_remembers_the_user_in_the_next_chat(
     app_server: RunningServer, standin: StandInOpenAI, client: httpx.AsyncClient
 ) -> None:

@@ -103,6 +103,7 @@ class AsyncReMeClient:
     retrieve_task_memory_simple = _sent(flows.retrieve_task_memory_simple)
     record_task_memory = _sent(flows.record_task_memory)
     delete_task_memory = _sent(flows.delete_task_memory)
+    react = _sent(flows.react)
     summary_personal_memory = _sent(flows.summary_personal_memory)
     submit_summary_personal_memory = _sent(flows.submit_summary_personal_memory)
     retrieve_personal_memory = _sent(flows.retrieve_personal_memory)
@@ -112,6 +113,7 @@ class AsyncReMeClient:
     submit_summary_tool_memory = _sent(flows.submit_summary_tool_memory)
     retrieve_tool_memory = _sent(flows.retrieve_tool_memory)
     vector_store = _sent(flows.vector_store)
+    list_flows = _sent(flows.list_flows)
 
     # /v1
     health = _sent(v1.health)
@@ -211,7 +213,7 @@ class AsyncReMeClient:
         call = v1.export_workspace(workspace_id, include_embeddings=include_embeddings)
         url = self.settings.base_url + call.path
         async with self._http.stream(
-            "GET", url, params=call.params, headers=self.settings.headers
+            "GET", url, params=call.params, headers=self.settings.headers, timeout=self.settings.timeout
         ) as response:
             if not response.is_success:
                 await response.aread()

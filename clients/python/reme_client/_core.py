@@ -39,8 +39,6 @@ class Call(Generic[T]):
     # A raw body (NDJSON import): bytes, or an iterator that can be sent only once.
     content: Any = None
     headers: dict[str, str] | None = None
-    # Non-2xx statuses whose envelope is still a result (retrieve_tool_memory's 404 with partial results).
-    result_statuses: frozenset[int] = frozenset()
 
     @property
     def idempotent(self) -> bool:
@@ -53,7 +51,7 @@ class Call(Generic[T]):
 
     def answer(self, response: httpx.Response) -> T:
         """The typed result, or the typed error the answer stands for."""
-        if not (response.is_success or response.status_code in self.result_statuses):
+        if not response.is_success:
             raise_for_answer(response)
         return self.read(response)
 
@@ -84,13 +82,15 @@ def read_model(model: type[M]) -> Callable[[httpx.Response], M]:
 
 
 def read_flow(model: type[M]) -> Callable[[httpx.Response], M]:
-    """A flow's envelope as ``model``: ``answer`` and ``success`` beside the fields of ``metadata``."""
+    """A flow's envelope as ``model``: ``answer`` and ``success`` beside the fields of ``metadata``,
+    and the envelope's ``messages`` when the model declares them (``react``'s conversation)."""
 
     def read(response: httpx.Response) -> M:
         envelope = ReMeResponse.model_validate(response.json())
-        return model.model_validate(
-            {**envelope.metadata, "answer": envelope.answer, "success": envelope.success}
-        )
+        fields = {**envelope.metadata, "answer": envelope.answer, "success": envelope.success}
+        if "messages" in model.model_fields:
+            fields["messages"] = envelope.messages
+        return model.model_validate(fields)
 
     return read
 
@@ -146,8 +146,6 @@ class RetryPolicy:
         if attempt >= self.max_retries or response.status_code not in RETRY_STATUSES:
             return None
         if not call.replayable:
-            return None
-        if response.status_code in call.result_statuses:
             return None
         return self._delay(attempt, response.headers.get("retry-after"))
 

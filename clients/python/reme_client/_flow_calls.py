@@ -7,13 +7,14 @@ from datetime import datetime
 from typing import Any, Literal
 
 import httpx
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
-from reme_client._core import Call, body, raise_for_answer, read_flow
+from reme_client._core import Call, body, read_flow
 from reme_client.models.flows import (
     AddToolCallResultRequest,
     DeleteTaskRequest,
     PersonalTrajectory,
+    ReactRequest,
     RecordTaskRequest,
     RetrievePersonalMemoryRequest,
     RetrieveTaskRequest,
@@ -25,9 +26,11 @@ from reme_client.models.flows import (
     VectorStoreRequest,
 )
 from reme_client.models.results import (
+    FlowListing,
     JobAccepted,
     PersonalRetrieveResult,
     PersonalSummaryResult,
+    ReactResult,
     TaskDeleteResult,
     TaskRecordResult,
     TaskRetrieveResult,
@@ -218,6 +221,24 @@ def delete_task_memory(
     return _flow("/delete_task_memory", request, TaskDeleteResult)
 
 
+def react(
+    workspace_id: str,
+    query: str = "",
+    *,
+    messages: Sequence[Mapping[str, Any]] | None = None,
+    top_k: int | None = None,
+) -> Call[ReactResult]:
+    """The service's chat model answers a task (``query``, after any earlier ``messages``) with the
+    ``top_k`` most relevant task memories in its context (needs the service's chat model).
+    ``result.as_trajectory(score)`` turns the conversation into a run for ``summary_task_memory``."""
+    request = ReactRequest(
+        workspace_id=workspace_id,
+        query=query,
+        **_given(messages=[dict(m) for m in messages] if messages is not None else None, top_k=top_k),
+    )
+    return _flow("/react", request, ReactResult)
+
+
 def _personal_summary(
     workspace_id: str, trajectories: Sequence[PersonalTrajectory | Mapping[str, Any]], user_name: str | None
 ) -> BaseModel:
@@ -309,24 +330,11 @@ def submit_summary_tool_memory(workspace_id: str, tool_names: Sequence[str]) -> 
     return _submitted("/summary_tool_memory", request)
 
 
-def _read_tool_guidelines(response: httpx.Response) -> ToolRetrieveResult:
-    if response.status_code == 404 and "unknown" not in response.json().get("metadata", {}):
-        raise_for_answer(response)
-    result: ToolRetrieveResult = read_flow(ToolRetrieveResult)(response)
-    return result
-
-
 def retrieve_tool_memory(workspace_id: str, tool_names: Sequence[str]) -> Call[ToolRetrieveResult]:
-    """The guidelines of the named tools (exact names). Unknown names do not raise: they are listed
-    in ``unknown`` (and ``success`` is false) while the known tools' guidelines still come back."""
+    """The guidelines of the named tools (exact names). As in ReMe, names without tool memory are
+    not an error: they are listed in ``unknown`` and ``notes`` beside the known tools' guidelines."""
     request = ToolNamesRequest(workspace_id=workspace_id, tool_names=list(tool_names))
-    return Call(
-        "POST",
-        "/retrieve_tool_memory",
-        _read_tool_guidelines,
-        json=body(request),
-        result_statuses=frozenset({404}),
-    )
+    return _flow("/retrieve_tool_memory", request, ToolRetrieveResult)
 
 
 def vector_store(
@@ -350,3 +358,16 @@ def vector_store(
         ),
     )
     return _flow("/vector_store", request, VectorStoreResult)
+
+
+_LISTINGS = TypeAdapter(list[FlowListing])
+
+
+def _read_listings(response: httpx.Response) -> list[FlowListing]:
+    return _LISTINGS.validate_python(response.json())
+
+
+def list_flows() -> Call[list[FlowListing]]:
+    """Every flow the service runs, as ReMe's ``GET /list`` describes it: an OpenAI-style function
+    tool with the flow's name, description and request schema (ready to hand to an agent's model)."""
+    return Call("GET", "/list", _read_listings)

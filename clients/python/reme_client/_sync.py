@@ -100,6 +100,7 @@ class ReMeClient:
     retrieve_task_memory_simple = _sent(flows.retrieve_task_memory_simple)
     record_task_memory = _sent(flows.record_task_memory)
     delete_task_memory = _sent(flows.delete_task_memory)
+    react = _sent(flows.react)
     summary_personal_memory = _sent(flows.summary_personal_memory)
     submit_summary_personal_memory = _sent(flows.submit_summary_personal_memory)
     retrieve_personal_memory = _sent(flows.retrieve_personal_memory)
@@ -109,6 +110,7 @@ class ReMeClient:
     submit_summary_tool_memory = _sent(flows.submit_summary_tool_memory)
     retrieve_tool_memory = _sent(flows.retrieve_tool_memory)
     vector_store = _sent(flows.vector_store)
+    list_flows = _sent(flows.list_flows)
 
     # /v1
     health = _sent(v1.health)

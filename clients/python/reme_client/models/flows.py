@@ -47,7 +47,7 @@ class RetrieveTaskRequest(RequestModel):
     workspace_id: str = "default"
     query: str = ""
     messages: list[dict[str, Any]] = Field(default_factory=list)
-    top_k: int = 5
+    top_k: int = 3
     search_mode: Literal["vector", "hybrid"] | None = None
     min_score: float | None = None
     created_after: str | None = None
@@ -62,6 +62,15 @@ class RecordTaskRequest(RequestModel):
     memory_dicts: list[dict[str, Any]] = Field(default_factory=list)
     memory_ids: list[str] = Field(default_factory=list)
     update_utility: bool = False
+
+
+class ReactRequest(RequestModel):
+    """``react``: a task (``query``, or earlier ``messages``) for the service's chat model."""
+
+    workspace_id: str = "default"
+    query: str = ""
+    messages: list[dict[str, Any]] = Field(default_factory=list)
+    top_k: int = 3
 
 
 class DeleteTaskRequest(RequestModel):
@@ -97,7 +106,7 @@ class RetrievePersonalMemoryRequest(RequestModel):
     workspace_id: str = "default"
     query: str = ""
     messages: list[dict[str, Any]] = Field(default_factory=list)
-    top_k: int = 5
+    top_k: int = 3
     # None: every user's facts in the workspace.
     user_name: str | None = None
     reference_time: str | None = None

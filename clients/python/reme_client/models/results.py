@@ -33,6 +33,24 @@ class ReMeMemory(ResponseModel):
     fused_score: float | None = None
     tool_call_results: list[dict[str, Any]] | None = None
 
+    @property
+    def confidence(self) -> float | None:
+        """How sure the summariser was of a task memory (0-1; ``metadata["confidence"]``)."""
+        value = self.metadata.get("confidence")
+        return float(value) if isinstance(value, int | float) else None
+
+    @property
+    def step_type(self) -> str | None:
+        """The kind of step a task memory is about (``metadata["step_type"]``), if the model said."""
+        value = self.metadata.get("step_type")
+        return value if isinstance(value, str) and value else None
+
+    @property
+    def time_info(self) -> str:
+        """The time a personal fact is about, as said and as resolved (``metadata["time_info"]``)."""
+        value = self.metadata.get("time_info")
+        return value if isinstance(value, str) else ""
+
 
 class Usage(ResponseModel):
     prompt_tokens: int = 0
@@ -84,9 +102,40 @@ class TaskSummaryResult(RunResult):
 
 
 class TaskRetrieveResult(RunResult):
+    """``answer`` is ``""`` when nothing matched; ``notes`` says why (nothing found, ``top_k`` capped
+    at the service's limit)."""
+
     memory_list: list[ReMeMemory]
     query: str
     search_mode: str
+    notes: list[str] = Field(default_factory=list)
+
+
+class ReactMessage(ResponseModel):
+    """A message of a ``react`` conversation, in ReMe's message shape."""
+
+    role: str
+    content: str
+    reasoning_content: str = ""
+    tool_calls: list[Any] = Field(default_factory=list)
+    tool_call_id: str = ""
+    time_created: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class ReactResult(RunResult):
+    """The chat model's ``answer`` to a task, the conversation (the task's messages, then the answer)
+    in ``messages``, and the task memories it was given in ``memory_list``."""
+
+    messages: list[ReactMessage]
+    memory_list: list[ReMeMemory]
+    query: str
+    notes: list[str] = Field(default_factory=list)
+
+    def as_trajectory(self, score: float, *, task_id: str = "") -> dict[str, Any]:
+        """The conversation as a scored run for ``summary_task_memory`` (ReMe's react-then-learn loop)."""
+        messages = [{"role": m.role, "content": m.content} for m in self.messages]
+        return {"task_id": task_id, "score": score, "messages": messages}
 
 
 class MemoryUse(ResponseModel):
@@ -96,14 +145,15 @@ class MemoryUse(ResponseModel):
 
 
 class TaskRecordResult(FlowResult):
-    """The counters after the update; ``memory_list``, ``deleted_memory_ids`` and ``update_result``
-    are ReMe's own keys, sent by services that answer them too."""
+    """The counters after the update (``updated_memories``) and the ids that matched no memory.
+    ``memory_list`` (the memories as they are now), ``deleted_memory_ids`` (always empty: uses are
+    counted in place) and ``update_result`` are ReMe's keys. Recording no memories is not an error."""
 
     updated_memories: list[MemoryUse]
     not_found_memory_ids: list[str]
-    memory_list: list[ReMeMemory] | None = None
-    deleted_memory_ids: list[str] | None = None
-    update_result: UpdateResult | None = None
+    memory_list: list[ReMeMemory]
+    deleted_memory_ids: list[str]
+    update_result: UpdateResult
 
 
 class TaskDeleteResult(FlowResult):
@@ -194,10 +244,26 @@ class ToolSummaryResult(RunResult):
 
 
 class ToolRetrieveResult(RunResult):
-    """``success`` is false and ``unknown`` names the tools without memory; the others still come back."""
+    """The known tools' guidelines; names without tool memory are listed in ``unknown`` (and in
+    ``notes``), as in ReMe not an error. ``answer`` is ``""`` when no name was known."""
 
     memory_list: list[ReMeMemory]
     unknown: list[str]
+    notes: list[str] = Field(default_factory=list)
+
+
+class FlowFunction(ResponseModel):
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+class FlowListing(ResponseModel):
+    """A flow as ReMe's ``GET /list`` describes it: an OpenAI-style function tool whose
+    ``parameters`` is the JSON schema of the flow's request."""
+
+    type: str
+    function: FlowFunction
 
 
 class VectorStoreResult(FlowResult):
