@@ -10,7 +10,6 @@ from litestar import Litestar
 from litestar.di import Provide
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig, ResponseSpec
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from app.db import describe_database
@@ -24,9 +23,11 @@ from app.pipelines.tool import record as tool_record
 from app.pipelines.tool import summary as tool_summary
 from app.routes.auth_middleware import AuthGate
 from app.routes.deps import provide_services
+from app.routes.docs import docs_router, schema_router, swagger_plugin
 from app.routes.errors import EXCEPTION_HANDLERS
 from app.routes.health import HealthController
 from app.routes.reme import compat_routes
+from app.routes.request import ReMeRequest
 from app.routes.schemas import ReMeResponse
 from app.routes.ui import ui_router, ui_template_config
 from app.routes.v1 import v1_router
@@ -70,13 +71,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await services.stop()
             log.info("stopped")
 
+    swagger = swagger_plugin()
     app = Litestar(
-        route_handlers=[HealthController, v1_router(), ui_router(), *compat_routes()],
+        route_handlers=[HealthController, docs_router(swagger), v1_router(), ui_router(), *compat_routes()],
         template_config=ui_template_config(),
         dependencies={"services": Provide(provide_services)},
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
-        middleware=[request_id_middleware, AuthGate],
+        middleware=[AuthGate],
+        request_class=ReMeRequest,
         request_max_body_size=settings.limits.max_body_bytes,
         # Keep the process's logging (app.logging: every line carries the request id).
         logging_config=None,
@@ -85,10 +88,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
             version=__version__,
             description="Task, personal and tool memory for LLM agents; wire-compatible with ReMe 0.1.x.",
             path="/schema",
-            render_plugins=[SwaggerRenderPlugin(path="/swagger"), ScalarRenderPlugin(path="/")],
+            openapi_router=schema_router("/schema"),
+            render_plugins=[swagger],
         ),
     )
     document_error_responses(app)
+    # Outermost, around Litestar's router and exception handlers: a request that matches no
+    # route (404/405) gets a request id, its header and an access-log line too.
+    app.asgi_handler = request_id_middleware(app.asgi_handler)
     return app
 
 

@@ -23,6 +23,8 @@ from litestar import Litestar
 from mcp.server import Server, ServerRequestContext
 
 from app.auth import find_principal
+from app.logging import current_request_id
+from app.middleware import request_id_middleware
 from app.routes.auth_middleware import api_key_from_headers
 from app.routes.flows import FlowTool, flow_tools
 from app.routes.reme import FLOW_HANDLERS
@@ -160,7 +162,25 @@ async def serve(
         web = (
             server.streamable_http_app(host=host) if transport == "streamable-http" else sse_app(server, host)
         )
-        await serve_http(KeyRequired(web, services), host, port)
+        endpoints = ("/mcp",) if transport == "streamable-http" else ("/sse", "/messages/")
+        await serve_http(request_id_middleware(KnownPaths(KeyRequired(web, services), endpoints)), host, port)
+
+
+class KnownPaths:
+    """A path the MCP transport does not serve is a 404 with a JSON-RPC error naming the endpoints."""
+
+    def __init__(self, app: Any, endpoints: tuple[str, ...]) -> None:
+        self.app = app
+        self.endpoints = endpoints
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        path = scope.get("path", "")
+        known = any(path == e.rstrip("/") or path.startswith(e.rstrip("/") + "/") for e in self.endpoints)
+        if scope["type"] != "http" or known:
+            await self.app(scope, receive, send)
+            return
+        message = f"no MCP endpoint at {path}; this server answers at {', '.join(self.endpoints)}"
+        await send_jsonrpc_error(send, 404, NOT_FOUND_CODE, message)
 
 
 class KeyRequired:
@@ -194,15 +214,21 @@ class KeyRequired:
 
 # JSON-RPC's range for server-defined errors; the MCP client shows the message of such a body.
 UNAUTHORIZED_CODE = -32001
+NOT_FOUND_CODE = -32004
 
 
 async def refuse(send: Any, message: str) -> None:
     """A 401 whose body is a JSON-RPC error, so that MCP clients report the reason."""
-    body = json.dumps(
-        {"jsonrpc": "2.0", "id": None, "error": {"code": UNAUTHORIZED_CODE, "message": message}}
-    )
-    headers = [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")]
-    await send({"type": "http.response.start", "status": 401, "headers": headers})
+    await send_jsonrpc_error(send, 401, UNAUTHORIZED_CODE, message, [(b"www-authenticate", b"Bearer")])
+
+
+async def send_jsonrpc_error(
+    send: Any, status: int, code: int, message: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    error = {"code": code, "message": message, "data": {"request_id": current_request_id()}}
+    body = json.dumps({"jsonrpc": "2.0", "id": None, "error": error})
+    all_headers = [(b"content-type", b"application/json"), *(headers or [])]
+    await send({"type": "http.response.start", "status": status, "headers": all_headers})
     await send({"type": "http.response.body", "body": body.encode(), "more_body": False})
 
 

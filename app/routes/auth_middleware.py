@@ -25,7 +25,7 @@ from app.services import Services
 from app.store.jobs import get_job
 
 # /ui checks keys itself (a cookie from its login form): app.routes.ui.session.
-PUBLIC_PATHS = re.compile(r"^/(health|ready|schema|ui)(/.*)?$")
+PUBLIC_PATHS = re.compile(r"^/(health|ready|schema|docs|openapi\.json|ui)(/.*)?$")
 WORKSPACE_PATH = re.compile(r"^/v1/workspaces/(?P<ws>[^/]+)(?P<rest>/.*)?$")
 JOB_PATH = re.compile(r"^/v1/jobs/(?P<id>[^/]+)$")
 LIBRARY_LOAD_PATH = re.compile(r"^/v1/library/(?P<name>[^/]+)/load$")

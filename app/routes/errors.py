@@ -6,7 +6,12 @@ import logging
 from typing import Any
 
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import (
+    HTTPException,
+    MethodNotAllowedException,
+    NotFoundException,
+    ValidationException,
+)
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -14,8 +19,12 @@ from app.db import database_unavailable
 from app.errors import ReMeError
 from app.logging import current_request_id
 from app.routes.schemas import ReMeResponse
+from app.routes.validation_messages import describe, validation_errors
 
 log = logging.getLogger(__name__)
+
+# What Litestar's router says when no route matches a path (its own NotFoundException default).
+NOT_FOUND_DETAIL = NotFoundException().detail
 
 # SQLSTATEs for text PostgreSQL cannot store: NUL characters and bad encodings.
 UNSTORABLE_TEXT = {"22P05", "22021"}
@@ -25,22 +34,17 @@ UNSTORABLE_TEXT_MESSAGE = (
 )
 
 
-def envelope(status: int, message: str, errors: list[dict[str, Any]] | None = None) -> Response[Any]:
+def envelope(
+    status: int,
+    message: str,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[Any]:
     metadata: dict[str, Any] = {"request_id": current_request_id()}
     if errors:
         metadata["errors"] = errors
     body = ReMeResponse(answer=message, success=False, metadata=metadata)
-    return Response(body.model_dump(), status_code=status)
-
-
-def _validation_errors(exc: ValidationException) -> list[dict[str, Any]]:
-    errors = []
-    for item in exc.extra or []:
-        if isinstance(item, dict):
-            key = item.get("key")
-            loc = [item.get("source") or "body", *(str(key).split(".") if key else [])]
-            errors.append({"loc": loc, "msg": item.get("message", "invalid value")})
-    return errors
+    return Response(body.model_dump(), status_code=status, headers=headers)
 
 
 def handle_reme_error(request: Request[Any, Any, Any], exc: ReMeError) -> Response[Any]:
@@ -50,8 +54,8 @@ def handle_reme_error(request: Request[Any, Any, Any], exc: ReMeError) -> Respon
 
 
 def handle_validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
-    errors = _validation_errors(exc)
-    where = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors[:5])
+    errors = validation_errors(request, exc)
+    where = "; ".join(describe(error) for error in errors[:5])
     message = f"invalid request: {where}" if where else f"invalid request: {exc.detail}"
     return envelope(400, message, errors)
 
@@ -60,7 +64,18 @@ def handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     if exc.status_code == 413:
         limit = request.app.request_max_body_size
         return envelope(413, f"request body exceeds the limit of {limit} bytes (REME_LIMITS__MAX_BODY_BYTES)")
-    return envelope(exc.status_code, str(exc.detail))
+    headers = dict(exc.headers or {})
+    if isinstance(exc, MethodNotAllowedException):
+        allowed = headers.get("allow") or "no method"
+        message = f"{request.method} is not allowed on {request.url.path}; it accepts {allowed}"
+        return envelope(405, message, headers=headers)
+    if isinstance(exc, NotFoundException) and exc.detail == NOT_FOUND_DETAIL:
+        message = (
+            f"no route {request.method} {request.url.path}; the operations are listed at /docs "
+            "(ids in paths must have their documented form: job and trajectory ids are UUIDs)"
+        )
+        return envelope(404, message, headers=headers)
+    return envelope(exc.status_code, str(exc.detail), headers=headers)
 
 
 def handle_integrity(request: Request[Any, Any, Any], exc: IntegrityError) -> Response[Any]:

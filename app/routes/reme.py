@@ -6,7 +6,7 @@ from typing import Any
 
 from litestar import get, post
 from litestar.handlers import HTTPRouteHandler
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath
 
 from app.errors import NotFound
 from app.routes import reme_personal, reme_task, reme_tool, reme_vector_store
@@ -30,7 +30,7 @@ async def list_flows() -> list[dict[str, Any]]:
 
 
 @post("/{flow:str}", summary="Unknown flow", include_in_schema=False, status_code=200)
-async def unknown_flow(flow: FromPath[str], data: JSONBody[Any] = None) -> None:
+async def unknown_flow(flow: FromPath[str]) -> None:
     raise NotFound(f"unknown flow {flow!r}; known flows: {', '.join(known_flows())}")
 
 

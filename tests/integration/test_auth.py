@@ -61,6 +61,11 @@ async def test_health_stays_open(secured: httpx.AsyncClient) -> None:
     assert (await secured.get("/health")).status_code == 200
 
 
+@pytest.mark.parametrize("path", ["/docs", "/openapi.json", "/schema/swagger", "/docs/static/swagger-ui.css"])
+async def test_the_api_docs_stay_open(secured: httpx.AsyncClient, path: str) -> None:
+    assert (await secured.get(path)).status_code == 200
+
+
 async def test_the_list_of_flows_stays_open_like_the_schema(secured: httpx.AsyncClient) -> None:
     response = await secured.get("/list")
 
@@ -87,6 +92,7 @@ async def test_no_key_is_401(secured: httpx.AsyncClient) -> None:
 
     assert response.status_code == 401
     assert response.json()["success"] is False
+    assert response.json()["metadata"]["request_id"] == response.headers["x-request-id"]
 
 
 async def test_unknown_key_is_401(secured: httpx.AsyncClient) -> None:

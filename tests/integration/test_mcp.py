@@ -80,3 +80,5 @@ async def test_invalid_tool_arguments_come_back_as_a_tool_error(
     assert result.structured_content is not None
     assert result.structured_content["success"] is False
     assert "action" in result.structured_content["answer"]
+    assert result.structured_content["metadata"]["request_id"]
+    assert result.structured_content["metadata"]["errors"][0]["loc"] == ["body", "action"]
