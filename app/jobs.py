@@ -93,6 +93,24 @@ async def sweep_stranded_trajectories(services: Services) -> None:
         log.warning("%d trajectories were left pending by an interrupted summary; marked failed", count)
 
 
+async def keep_sweeping_stranded(services: Services, every_seconds: float) -> None:
+    """Sweep stranded trajectories now and every ``every_seconds`` until cancelled.
+
+    The service runs this beside its requests, so a deployment without ``reme worker`` still marks
+    the trajectories of a summary whose process died as ``failed: interrupted``. A database that is
+    away only postpones the next sweep.
+    """
+    while True:
+        try:
+            await sweep_stranded_trajectories(services)
+        except Exception as exc:
+            if not database_unavailable(exc):
+                log.exception("sweeping stranded trajectories failed")
+            else:
+                log.warning("stranded-trajectory sweep skipped: %s", describe(exc))
+        await asyncio.sleep(every_seconds)
+
+
 async def run_worker(
     services: Services,
     handlers: JobHandlers,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,7 +16,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from app.db import describe_database
 from app.errors import SchemaMismatch
-from app.jobs import JobHandler
+from app.jobs import JobHandler, keep_sweeping_stranded
 from app.middleware import request_id_middleware
 from app.pipelines.personal import summary as personal_summary
 from app.pipelines.task import summary as task_summary
@@ -65,9 +67,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
             services.embedder.dim,
             settings.llm.describe(),
         )
+        sweeper = asyncio.create_task(
+            keep_sweeping_stranded(services, settings.limits.stranded_sweep_seconds),
+            name="stranded-trajectory sweep",
+        )
         try:
             yield
         finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
             await services.stop()
             log.info("stopped")
 

@@ -123,6 +123,9 @@ class LimitSettings(BaseModel):
     # Seconds a synchronous summary may hold its trajectories; past it (the process died) the
     # worker marks them failed (interrupted) so they can be retried.
     summary_lease_seconds: float = Field(default=1800.0, gt=0)
+    # How often `reme serve` / `reme mcp` themselves look for such stranded trajectories (a
+    # deployment without `reme worker` still recovers them).
+    stranded_sweep_seconds: float = Field(default=60.0, gt=0)
 
 
 class TaskMemorySettings(BaseModel):

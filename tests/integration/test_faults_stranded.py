@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import signal
 import sys
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -21,10 +22,11 @@ from tests.support.standin import StandInOpenAI
 WORKSPACE = "stranded"
 
 
-async def serve_and_kill_during_a_summary(database_url: str, standin: StandInOpenAI) -> None:
-    """``reme serve`` in its own process, SIGKILLed while a synchronous summary waits on the model."""
-    standin.timeout_seconds = 300
-    standin.set_mode("timeout")
+@contextlib.asynccontextmanager
+async def reme_serve(
+    database_url: str, standin: StandInOpenAI, **env: str
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, httpx.AsyncClient]]:
+    """``reme serve`` in its own process, once it answers ``/health``; SIGKILLed on the way out."""
     port = free_port()
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -33,34 +35,41 @@ async def serve_and_kill_during_a_summary(database_url: str, standin: StandInOpe
         "serve",
         "--port",
         str(port),
-        env=worker_env(database_url, standin),
+        env={**worker_env(database_url, standin), **env},
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )
-    base = f"http://127.0.0.1:{port}"
     try:
-        async with httpx.AsyncClient(base_url=base, timeout=300) as http:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=300) as http:
             for _ in range(1200):
                 assert process.returncode is None, "reme serve exited before it was ready"
                 with contextlib.suppress(httpx.TransportError):
                     if (await http.get("/health")).status_code == 200:
                         break
                 await asyncio.sleep(0.1)
-            body = {"workspace_id": WORKSPACE, "trajectories": [trajectory("t1", 1.0)]}
-            summary = asyncio.create_task(http.post("/summary_task_memory", json=body))
-            for _ in range(1200):
-                if standin.chat_requests:
-                    break
-                await asyncio.sleep(0.1)
-            assert standin.chat_requests, "the summary never called the model"
-            process.send_signal(signal.SIGKILL)
-            await asyncio.wait_for(process.wait(), timeout=30)
-            with contextlib.suppress(httpx.TransportError):
-                await summary
+            yield process, http
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGKILL)
             await process.wait()
+
+
+async def serve_and_kill_during_a_summary(database_url: str, standin: StandInOpenAI) -> None:
+    """``reme serve`` in its own process, SIGKILLed while a synchronous summary waits on the model."""
+    standin.timeout_seconds = 300
+    standin.set_mode("timeout")
+    async with reme_serve(database_url, standin) as (process, http):
+        body = {"workspace_id": WORKSPACE, "trajectories": [trajectory("t1", 1.0)]}
+        summary = asyncio.create_task(http.post("/summary_task_memory", json=body))
+        for _ in range(1200):
+            if standin.chat_requests:
+                break
+            await asyncio.sleep(0.1)
+        assert standin.chat_requests, "the summary never called the model"
+        process.send_signal(signal.SIGKILL)
+        await asyncio.wait_for(process.wait(), timeout=30)
+        with contextlib.suppress(httpx.TransportError):
+            await summary
     standin.set_mode("ok")
 
 
@@ -124,3 +133,25 @@ async def test_only_a_failed_trajectory_can_be_retried(
     assert "only a failed trajectory" in again.json()["answer"]
     assert unknown.status_code == 404, unknown.text
     assert (await trajectory_row(engine))["status"] == "done"
+
+
+async def test_the_service_itself_marks_stranded_trajectories_without_a_worker(
+    standin: StandInOpenAI, engine: AsyncEngine, database_url: str
+) -> None:
+    # Given a trajectory stranded by a killed summary, whose lease has run out
+    await serve_and_kill_during_a_summary(database_url, standin)
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE trajectory SET lease_until = now() - interval '1 second'"))
+    assert (await trajectory_row(engine))["status"] == "pending"
+
+    # When the service runs again, and no `reme worker` ever does
+    async with reme_serve(database_url, standin, REME_LIMITS__STRANDED_SWEEP_SECONDS="0.2"):
+        for _ in range(600):
+            if (await trajectory_row(engine))["status"] != "pending":
+                break
+            await asyncio.sleep(0.1)
+
+    # Then the service has marked it interrupted, ready to be retried
+    swept = await trajectory_row(engine)
+    assert swept["status"] == "failed", swept
+    assert swept["error"].startswith("interrupted")
