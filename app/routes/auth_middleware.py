@@ -80,9 +80,9 @@ def path_access(method: str, path: str, body: Any) -> list[Access]:
     library = LIBRARY_LOAD_PATH.match(path)
     if library:
         asked = body.get("workspace_id") if isinstance(body, dict) else None
-        if asked is not None and not isinstance(asked, str):
-            return [Access("write", None)]  # the route answers 400; only an all-workspace key gets there
-        return [Access("write", library_target(library.group("name"), asked).workspace_id)]
+        # A workspace_id that is not a string is the route's 400 to give; the default target stands in.
+        target = library_target(library.group("name"), asked if isinstance(asked, str) else None)
+        return [Access("write", target.workspace_id)]
     match = WORKSPACE_PATH.match(path)
     if match:
         rest = match.group("rest") or ""
