@@ -36,25 +36,20 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_load(args: argparse.Namespace) -> int:
-    from app.library import library_entry, load_library
-    from app.store.workspaces import require_valid_workspace_id
+    from app.library import library_target, load_library
 
     # An unknown name or a bad workspace id fails before the database starts.
-    entry = library_entry(args.name)
-    workspace = args.workspace or entry.name
-    require_valid_workspace_id(workspace, loc="argument")
+    target = library_target(args.name, args.workspace, loc="argument")
 
     async def work() -> int:
         async with cli_services() as services:
-            with progress_bar("embedding", entry.memory_count) as bar:
-                return await load_library(
-                    services, entry.name, args.workspace, replace=args.replace, on_progress=bar.update
-                )
+            with progress_bar("embedding", target.entry.memory_count) as bar:
+                return await load_library(services, target, replace=args.replace, on_progress=bar.update)
 
     started = time.perf_counter()
     count = asyncio.run(work())
     print(
-        f"loaded {count} memories of library {entry.name} into workspace {workspace} "
+        f"loaded {count} memories of library {target.entry.name} into workspace {target.workspace_id} "
         f"in {time.perf_counter() - started:.1f} s"
     )
     return 0

@@ -65,30 +65,48 @@ def library_entry(name: str) -> LibraryEntry:
     return entry
 
 
+@dataclass(frozen=True)
+class LibraryTarget:
+    """A library and the workspace it is to be loaded into."""
+
+    entry: LibraryEntry
+    workspace_id: str
+
+    @property
+    def file(self) -> Path:
+        return self.entry.file
+
+
+def library_target(name: str, workspace_id: str | None = None, *, loc: str = "body") -> LibraryTarget:
+    """Where loading library ``name`` goes: its file, and ``workspace_id`` or else a workspace named
+    after the library. The one place that rule lives (the API, the CLI, the console and the auth gate
+    use it); an unknown name is a 404, a bad workspace id a 400 naming ``loc``."""
+    entry = library_entry(name)
+    if workspace_id:
+        require_valid_workspace_id(workspace_id, loc=loc)
+    return LibraryTarget(entry, workspace_id or entry.name)
+
+
 async def load_library(
     services: Services,
-    name: str,
-    workspace_id: str | None = None,
+    target: LibraryTarget,
     *,
     replace: bool = False,
     request_id: str | None = None,
+    reason: str | None = None,
     on_progress: Progress | None = None,
 ) -> int:
-    """Load library ``name`` into ``workspace_id`` (default: a workspace named after it); returns the count.
+    """Load a library into its target workspace; returns the count.
 
     With ``replace`` the library becomes the workspace's only content, as ``reme load`` does.
     """
-    entry = library_entry(name)
-    if workspace_id is not None:
-        require_valid_workspace_id(workspace_id, loc="body")
-    target = workspace_id or entry.name
-    lines = await asyncio.to_thread(read_memory_file, entry.file)
+    lines = await asyncio.to_thread(read_memory_file, target.file)
     return await write_memories(
         services,
-        target,
+        target.workspace_id,
         lines,
         replace=replace,
-        reason=f"memory library {entry.name}",
+        reason=reason or f"memory library {target.entry.name}",
         request_id=request_id,
         on_progress=on_progress,
     )

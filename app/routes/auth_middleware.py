@@ -19,6 +19,7 @@ from litestar.types import ASGIApp, Receive, ReceiveMessage, Scope, Send
 
 from app.auth import Principal, find_principal
 from app.errors import Forbidden, InvalidInput, PayloadTooLarge, ReMeError, Unauthorized
+from app.library import library_target
 from app.logging import current_request_id
 from app.routes.schemas import ReMeResponse
 from app.services import Services
@@ -78,8 +79,10 @@ def path_access(method: str, path: str, body: Any) -> list[Access]:
         return []  # the list of shipped libraries: any valid key
     library = LIBRARY_LOAD_PATH.match(path)
     if library:
-        target = body.get("workspace_id") if isinstance(body, dict) else None
-        return [Access("write", target if isinstance(target, str) else library.group("name"))]
+        asked = body.get("workspace_id") if isinstance(body, dict) else None
+        # A workspace_id that is not a string is the route's 400 to give; the default target stands in.
+        target = library_target(library.group("name"), asked if isinstance(asked, str) else None)
+        return [Access("write", target.workspace_id)]
     match = WORKSPACE_PATH.match(path)
     if match:
         rest = match.group("rest") or ""

@@ -86,6 +86,8 @@ OPERATIONS: list[tuple[Callable[[], Call[Any]], str | None, str | None]] = [
     (lambda: v1.get_job(JOB), None, None),  # the service declares an open object; test_client_flows checks it
     (lambda: v1.export_workspace("w", include_embeddings=True), None, None),  # NDJSON stream
     (lambda: v1.import_memories("w", b"", replace=True), None, "ImportResult"),
+    (v1.list_libraries, None, "LibraryList"),
+    (lambda: v1.load_library("appworld", workspace_id="w", replace=True), "LibraryLoad", "LibraryLoaded"),
 ]
 
 # Client model <-> server component, for every model the client sends or reads.
@@ -129,6 +131,10 @@ MODEL_PAIRS: list[tuple[type[BaseModel], str]] = [
     (vm.TrajectoryRetryRequest, "TrajectoryRetryIn"),
     (vm.TrajectoryRetry, "TrajectoryRetryOut"),
     (vm.ImportResult, "ImportResult"),
+    (vm.Library, "LibraryOut"),
+    (vm.LibraryList, "LibraryList"),
+    (vm.LibraryLoadRequest, "LibraryLoad"),
+    (vm.LibraryLoaded, "LibraryLoaded"),
 ]
 SERVER_NAME = {model.__name__: component for model, component in MODEL_PAIRS}
 
@@ -147,12 +153,7 @@ NOT_SENT: dict[str, set[str]] = {
     "VectorStoreRequest": FLOW_BASE_FIELDS,
 }
 # Routes of the service the client deliberately has no method for.
-NOT_COVERED: set[str] = {
-    # The memory library shipped with the service: an operator's step (`reme library load`), not an
-    # agent's; the client has no methods for it yet.
-    "GET /v1/library",
-    "POST /v1/library/{name}/load",
-}
+NOT_COVERED: set[str] = set()
 
 _IGNORED_KEYS = {"description", "examples", "title", "default", "minimum", "maximum", "minLength"}
 _IGNORED_KEYS |= {"maxLength", "minItems", "maxItems", "pattern", "exclusiveMinimum", "exclusiveMaximum"}
@@ -261,7 +262,14 @@ def find_operation(openapi: dict[str, Any], call: Call[Any]) -> tuple[str, dict[
 
 
 def _ref_name(content: dict[str, Any] | None) -> str | None:
+    """The component a body is, also when it is optional (``oneOf``/``anyOf`` of the ref and null)."""
     schema = ((content or {}).get("application/json") or {}).get("schema") or {}
+    options = schema.get("oneOf") or schema.get("anyOf")
+    if options:
+        refs = [option for option in options if "$ref" in option]
+        rest = [option for option in options if "$ref" not in option]
+        if len(refs) == 1 and all(option.get("type") == "null" for option in rest):
+            schema = refs[0]
     return schema["$ref"].rsplit("/", 1)[-1] if "$ref" in schema else None
 
 
@@ -357,3 +365,11 @@ def test_the_drift_check_names_a_type_change_and_a_route_the_client_lacks() -> N
 
     assert "Health (server HealthResponse).status: service type integer, client type string" in type_problems
     assert "POST /v1/new: the service has this route, the client has no method for it" in route_problems
+
+
+def test_an_optional_body_is_read_as_its_component() -> None:
+    optional = {"application/json": {"schema": {"oneOf": [{"$ref": "#/c/LibraryLoad"}, {"type": "null"}]}}}
+    any_of = {"application/json": {"schema": {"anyOf": [{"type": "null"}, {"$ref": "#/c/LibraryLoad"}]}}}
+    either = {"application/json": {"schema": {"oneOf": [{"$ref": "#/c/A"}, {"$ref": "#/c/B"}]}}}
+
+    assert [_ref_name(optional), _ref_name(any_of), _ref_name(either)] == ["LibraryLoad", "LibraryLoad", None]

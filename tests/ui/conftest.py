@@ -7,13 +7,19 @@ a missing browser fails them instead.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from tests.support.server import RunningServer
+from app.auth import create_key
+from app.settings import AuthSettings
+from tests.conftest import app_settings
+from tests.support.server import RunningServer, start_server
+from tests.support.standin import StandInOpenAI
 from tests.ui.browser import LAUNCH_ARGS, chromium_path, missing_browser_reason
 
 
@@ -58,3 +64,47 @@ async def page(browser: Any, app_server: RunningServer, client: httpx.AsyncClien
     yield opened
     assert opened.outside_requests == [], "the console must load nothing from outside the service"
     await opened.context.close()
+
+
+@pytest.fixture(scope="module")
+def auth_server(
+    app_server: RunningServer, database_url: str, standin: StandInOpenAI, storage_dir: Path
+) -> Iterator[RunningServer]:
+    running = start_server(app_settings(database_url, standin, storage_dir, auth=AuthSettings(enabled=True)))
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+async def secured_page(
+    browser: Any, auth_server: RunningServer, client: httpx.AsyncClient
+) -> AsyncIterator[Any]:
+    opened = await new_page(browser, auth_server.base_url)
+    yield opened
+    assert opened.outside_requests == []
+    await opened.context.close()
+
+
+async def given_key(engine: AsyncEngine, scope: str, workspaces: list[str] | None) -> str:
+    async with AsyncSession(engine) as session, session.begin():
+        _, key = await create_key(session, name=f"{scope}-key", scope=scope, workspaces=workspaces)
+    return key
+
+
+async def log_in(page: Any, key: str, start: str = "/ui") -> None:
+    await page.goto(start)
+    await page.fill("#key", key)
+    await page.click("button:text('Log in')")
+
+
+async def record_status(page: Any, element_id: str) -> None:
+    """Keep every text the status line ``element_id`` shows in ``window.seen`` (progress goes by fast)."""
+    await page.evaluate(
+        """(id) => {
+            const status = document.getElementById(id);
+            window.seen = [];
+            new MutationObserver(() => window.seen.push(status.textContent))
+                .observe(status, {childList: true, characterData: true, subtree: true});
+        }""",
+        element_id,
+    )

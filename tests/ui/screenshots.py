@@ -92,6 +92,17 @@ async def upload(page: Any, out: Path, storage: Path) -> None:
     print(f"{out / 'upload'}.png  <- upload of {file.name}")
 
 
+async def load_library(page: Any, out: Path) -> None:
+    """The Data page after loading a bundled library into a new workspace: the bar full, the count."""
+    await page.goto("/ui/data")
+    await page.select_option("#library", "appworld")
+    await page.fill("#library-workspace", "my_agent")
+    await page.click("#library-load button[type=submit]")
+    await page.locator("#library-status").filter(has_text="Loaded").wait_for(timeout=300_000)
+    await page.screenshot(path=str(out / "library.png"), full_page=True)
+    print(f"{out / 'library'}.png  <- library appworld loaded into my_agent")
+
+
 async def main(out: Path) -> None:
     reason = missing_browser_reason()
     if reason:
@@ -129,6 +140,7 @@ async def main(out: Path) -> None:
                 await shoot(page, f"/ui/w/{WS}/charts", out, "charts")
                 await shoot(page, f"/ui/w/{WS}/data", out, "data")
                 await upload(page, out, storage)
+                await load_library(page, out)
                 login = await browser.new_context(
                     base_url=secured.base_url, viewport={"width": 1366, "height": 500}
                 )

@@ -2,52 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.auth import create_key
-from app.settings import AuthSettings
-from tests.conftest import app_settings
-from tests.support.server import RunningServer, start_server
-from tests.support.standin import StandInOpenAI
-from tests.ui.conftest import new_page
+from tests.support.server import RunningServer
+from tests.ui.conftest import given_key, log_in
 from tests.ui.seed import add_memories, given_failed_job
-
-
-@pytest.fixture(scope="module")
-def auth_server(
-    app_server: RunningServer, database_url: str, standin: StandInOpenAI, storage_dir: Path
-) -> Iterator[RunningServer]:
-    running = start_server(app_settings(database_url, standin, storage_dir, auth=AuthSettings(enabled=True)))
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-async def secured_page(
-    browser: Any, auth_server: RunningServer, client: httpx.AsyncClient
-) -> AsyncIterator[Any]:
-    opened = await new_page(browser, auth_server.base_url)
-    yield opened
-    assert opened.outside_requests == []
-    await opened.context.close()
-
-
-async def given_key(engine: AsyncEngine, scope: str, workspaces: list[str] | None) -> str:
-    async with AsyncSession(engine) as session, session.begin():
-        _, key = await create_key(session, name=f"{scope}-key", scope=scope, workspaces=workspaces)
-    return key
-
-
-async def log_in(page: Any, key: str, start: str = "/ui") -> None:
-    await page.goto(start)
-    await page.fill("#key", key)
-    await page.click("button:text('Log in')")
 
 
 async def test_without_a_key_the_console_asks_for_one_and_returns_to_the_page(

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.integration.task_support import SUCCESS, responder, trajectory
 from tests.support.standin import StandInOpenAI
+from tests.ui.conftest import record_status
 from tests.ui.seed import given_failed_job, given_tool_calls, given_trajectory, seed_workspace, set_usage
 
 WS = "agent.runs"
@@ -158,14 +159,7 @@ async def test_an_upload_reports_progress_and_loads_the_file(
     await page.click("button:text('Create')")
     await page.click("a:text('Data in/out')")
     await page.set_input_files("#file", str(file))
-    await page.evaluate(
-        """() => {
-            const status = document.getElementById("upload-status");
-            window.seen = [];
-            new MutationObserver(() => window.seen.push(status.textContent))
-                .observe(status, {childList: true, characterData: true, subtree: true});
-        }"""
-    )
+    await record_status(page, "upload-status")
     await page.click("#upload button[type=submit]")
     status = page.locator("#upload-status")
     await status.filter(has_text="Loaded").wait_for()

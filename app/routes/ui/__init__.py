@@ -12,6 +12,7 @@ from litestar.template.config import TemplateConfig
 from app.routes.ui.charts import ChartsController
 from app.routes.ui.common import UI_EXCEPTION_HANDLERS
 from app.routes.ui.jobs import JobsController
+from app.routes.ui.library import LibraryController
 from app.routes.ui.login import LoginController
 from app.routes.ui.memories import MemoriesController
 from app.routes.ui.session import CSRFCookie, check_csrf, provide_viewer
@@ -34,6 +35,7 @@ def ui_router() -> Router:
             ToolsController,
             ChartsController,
             TransferController,
+            LibraryController,
             JobsController,
             create_static_files_router(path="/static", directories=[STATIC_DIR], name="ui-static"),
         ],

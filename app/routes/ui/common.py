@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from litestar import Request, Response
 from litestar.di import NamedDependency
+from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.params import Body
 from litestar.response import Redirect, Template
 
 from app.errors import ReMeError
@@ -18,8 +20,10 @@ from app.ui.forms import optional, parse_float, parse_when
 log = logging.getLogger(__name__)
 
 ViewerDep = NamedDependency[Viewer]
+# The fields of a console form (a plain HTML form post).
+Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 PAGE_SIZE = 50
-__all__ = ["PAGE_SIZE", "ViewerDep", "optional", "page", "parse_float", "parse_when"]
+__all__ = ["PAGE_SIZE", "Form", "ViewerDep", "optional", "page", "parse_float", "parse_when"]
 
 
 def page(template: str, viewer: Viewer, *, status_code: int = 200, **context: Any) -> Template:

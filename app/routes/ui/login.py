@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromQuery
+from litestar.params import FromQuery
 from litestar.response import Redirect, Response, Template
 
 from app.auth import find_principal
 from app.routes.deps import ServicesDep
+from app.routes.ui.common import Form
 from app.routes.ui.session import Viewer, cleared_key_cookie, csrf_token, key_cookie
-
-Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 
 def safe_next(target: str | None) -> str:

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, FromQuery
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from app.errors import InvalidInput
 from app.logging import current_request_id
 from app.models import MEMORY_TYPES
 from app.routes.deps import ServicesDep
-from app.routes.ui.common import PAGE_SIZE, ViewerDep, optional, page, parse_float, parse_when
+from app.routes.ui.common import PAGE_SIZE, Form, ViewerDep, optional, page, parse_float, parse_when
 from app.store.browse import list_memories
 from app.store.console import memory_with_history, workspace_overview
 from app.store.memory_edits import delete_memory, patch_memory
@@ -22,7 +21,6 @@ from app.ui.diff import history_view
 from app.ui.format import url_quote
 from app.ui.forms import form_patch, metadata_text
 
-Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 SEARCH_MODES: tuple[SearchMode, ...] = ("hybrid", "vector", "text")
 DEFAULT_TOP_K = 20
 

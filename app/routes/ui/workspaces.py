@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-
 from litestar import Controller, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, FromQuery
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from app.errors import InvalidInput, NotFound
 from app.models import MEMORY_TYPES
 from app.routes.deps import ServicesDep
-from app.routes.ui.common import PAGE_SIZE, ViewerDep, optional, page
+from app.routes.ui.common import PAGE_SIZE, Form, ViewerDep, optional, page
 from app.store.browse import decode_cursor, encode_cursor
 from app.store.console import workspace_overviews
 from app.store.workspaces import create_workspace, delete_workspace, require_valid_workspace_id
 from app.ui.format import url_quote
-
-Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 
 class WorkspacesController(Controller):

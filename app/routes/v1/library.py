@@ -6,7 +6,7 @@ from litestar import Controller, get, post
 from litestar.params import FromPath, JSONBody
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.library import LIBRARY, load_library
+from app.library import LIBRARY, library_target, load_library
 from app.logging import current_request_id
 from app.routes.deps import ServicesDep
 from app.schemas.flow import WorkspaceId
@@ -63,9 +63,11 @@ class LibraryController(Controller):
         self, name: FromPath[str], services: ServicesDep, data: JSONBody[LibraryLoad | None] = None
     ) -> LibraryLoaded:
         request = data or LibraryLoad()
-        count = await load_library(
-            services, name, request.workspace_id, replace=request.replace, request_id=current_request_id()
-        )
+        target = library_target(name, request.workspace_id)
+        count = await load_library(services, target, replace=request.replace, request_id=current_request_id())
         return LibraryLoaded(
-            library=name, workspace_id=request.workspace_id or name, loaded=count, replaced=request.replace
+            library=target.entry.name,
+            workspace_id=target.workspace_id,
+            loaded=count,
+            replaced=request.replace,
         )

@@ -23,7 +23,7 @@ from reme_client.errors import (
 )
 from reme_client.models.flows import PersonalMessage, PersonalTrajectory, TaskMessage, TaskTrajectory
 from reme_client.models.results import ReMeMemory
-from reme_client.models.v1 import Memory, MemoryPatch, NewMemory, SearchHit
+from reme_client.models.v1 import Library, LibraryLoaded, Memory, MemoryPatch, NewMemory, SearchHit
 
 __version__ = CLIENT_VERSION
 
@@ -36,6 +36,8 @@ __all__ = [
     "GatewayTimeoutError",
     "JobFailedError",
     "JobTimeoutError",
+    "Library",
+    "LibraryLoaded",
     "Memory",
     "MemoryPatch",
     "NewMemory",

@@ -130,6 +130,8 @@ class ReMeClient:
     get_trajectory = _sent(v1.get_trajectory)
     retry_trajectory = _sent(v1.retry_trajectory)
     get_job = _sent(v1.get_job)
+    list_libraries = _sent(v1.list_libraries)
+    load_library = _sent(v1.load_library)
 
     def _follow(self, page: Callable[[str | None], Call[Any]]) -> Iterator[Any]:
         cursor: str | None = None

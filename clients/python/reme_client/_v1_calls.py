@@ -15,6 +15,10 @@ from reme_client.models.v1 import (
     Health,
     ImportResult,
     Job,
+    Library,
+    LibraryList,
+    LibraryLoaded,
+    LibraryLoadRequest,
     MemoriesAdded,
     Memory,
     MemoryHistory,
@@ -266,3 +270,20 @@ def import_memories(workspace_id: str, content: Any, *, replace: bool = False) -
         content=content,
         headers={"content-type": "application/x-ndjson"},
     )
+
+
+def _read_libraries(response: httpx.Response) -> list[Library]:
+    return LibraryList.model_validate(response.json()).items
+
+
+def list_libraries() -> Call[list[Library]]:
+    """The memory libraries shipped with the service: name, description and memory count."""
+    return Call("GET", "/v1/library", _read_libraries)
+
+
+def load_library(name: str, *, workspace_id: str | None = None, replace: bool = False) -> Call[LibraryLoaded]:
+    """Load a shipped library into ``workspace_id`` (default: a workspace named after the library);
+    the service embeds it with its model. Loading twice changes nothing (the same ids are replaced);
+    ``replace=True`` makes the library the workspace's only memories. Needs a write key."""
+    request = LibraryLoadRequest(**_given(workspace_id=workspace_id, replace=replace or None))
+    return Call("POST", f"/v1/library/{segment(name)}/load", read_model(LibraryLoaded), json=body(request))

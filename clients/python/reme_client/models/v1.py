@@ -226,6 +226,32 @@ class ImportResult(ResponseModel):
     imported: int
 
 
+class Library(ResponseModel):
+    """A memory library shipped with the service (ReMe's AppWorld and BFCL v3 task memories)."""
+
+    name: str
+    description: str
+    memory_count: int
+
+
+class LibraryList(ResponseModel):
+    items: list[Library]
+
+
+class LibraryLoadRequest(RequestModel):
+    workspace_id: str | None = None
+    replace: bool = False
+
+
+class LibraryLoaded(ResponseModel):
+    """What ``load_library`` wrote: how many memories of which library into which workspace."""
+
+    library: str
+    workspace_id: str
+    loaded: int
+    replaced: bool
+
+
 class Job(ResponseModel):
     """An asynchronous job: ``result`` holds the flow's metadata once ``status`` is ``done``."""
 
