@@ -138,12 +138,16 @@ def _statement(shape: tuple[bool, ...], *, vector: bool, text: bool, people: boo
         stats = select(
             func.min(vector_list.c.distance).label("low"), func.max(vector_list.c.distance).label("high")
         ).subquery("vs")
-        distance = Memory.embedding.cosine_distance(query_vector)
+        # The vector list's distance where it has one (no second read of the stored vector),
+        # computed for the candidates that only the other lists found.
+        distance = func.coalesce(vector_list.c.distance, Memory.embedding.cosine_distance(query_vector))
         # Closer is better: normalise the distance from the far end of the list.
         fused = fused + (VECTOR_WEIGHT if both else 1.0) * _normalised(
             stats.c.high - distance, 0.0, stats.c.high - stats.c.low
         )
-        stmt_from = stmt_from.join(stats, literal(True))
+        stmt_from = stmt_from.outerjoin(vector_list, vector_list.c.memory_id == candidates.c.memory_id).join(
+            stats, literal(True)
+        )
         columns.append((1.0 - distance).label("similarity"))
     if text_list is not None:
         stats_t = select(
