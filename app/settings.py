@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import platformdirs
 from pydantic import BaseModel, Field, SecretStr, model_validator
@@ -183,6 +183,8 @@ class ServerSettings(BaseModel):
     keep_alive_timeout: int = Field(default=5, ge=1)
     # Open connections past this are closed at once (the descriptor limit is raised to fit).
     max_connections: int = Field(default=1000, ge=1)
+    # Server processes sharing the port (`reme serve --workers`); "auto": one per core.
+    workers: Annotated[int, Field(ge=1)] | Literal["auto"] = 1
 
 
 class Settings(BaseSettings):

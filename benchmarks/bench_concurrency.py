@@ -6,12 +6,18 @@ retrieve_task_memory_simple (fewer requests; each takes long). Any non-2xx answe
 check or exception counts as an error.
 
     python -m benchmarks.bench_concurrency [--quick] [--clients 32] [--total 3200]
+        [--workers 1,auto,1,auto] [--size 10000]
+
+``--workers`` runs the same mix once per value, restarting ``reme serve --workers W`` on the
+same data between runs (alternate the values to spread a changing machine load over both);
+each row records the load average before and after.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -21,7 +27,15 @@ import httpx
 
 from benchmarks import datagen
 from benchmarks.bench_load import LoadPlan, label, populate, workspace
-from benchmarks.common import Bench, add_common_args, bench_from_args, latency_summary, log, write_results
+from benchmarks.common import (
+    Bench,
+    add_common_args,
+    bench_from_args,
+    latency_summary,
+    log,
+    start_service,
+    write_results,
+)
 
 SCRATCH = "bench-writes"
 Request = tuple[str, str, dict[str, Any]]
@@ -116,20 +130,42 @@ async def drive(base_url: str, requests: list[Request], clients: int) -> dict[st
     }
 
 
+def restart_ours(bench: Bench, workers: str) -> None:
+    """Stop our service and start it again on the same data with ``workers`` processes."""
+    assert bench.ours is not None and bench.stand_in is not None and bench.workdir is not None
+    bench.ours.process.stop()
+    bench.ours = start_service(
+        bench.workdir, bench.stand_in, bench.dim, {**bench.service_env, "REME_SERVER__WORKERS": workers}
+    )
+
+
 def run(
-    bench: Bench, ours_size: int, peer_size: int | None, clients: int, total: int, peer_total: int
+    bench: Bench,
+    ours_size: int,
+    peer_size: int | None,
+    clients: int,
+    total: int,
+    peer_total: int,
+    workers: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     assert bench.ours is not None
     rows: list[dict[str, Any]] = []
-    # Warm every connection of the pool once before counting.
-    asyncio.run(drive(bench.ours.base_url, ours_requests(ours_size, clients * 2), clients))
-    result = asyncio.run(drive(bench.ours.base_url, ours_requests(ours_size, total), clients))
-    rows.append(
-        {"side": "ours", "size": ours_size, "mix": "45% retrieve, 45% /v1 search, 10% /v1 add", **result}
-    )
-    if result["errors"] and bench.ours.process is not None:
-        rows[-1]["server_log_tail"] = bench.ours.process.log_tail(80)
-    log(f"concurrency ours {label(ours_size)}: {result['throughput_rps']} req/s, {result['errors']} errors")
+    for count in workers or ["1"]:
+        if workers:
+            restart_ours(bench, count)
+        # Warm every connection of the pool (and every worker) once before counting.
+        asyncio.run(drive(bench.ours.base_url, ours_requests(ours_size, clients * 4), clients))
+        load_before = os.getloadavg()
+        result = asyncio.run(drive(bench.ours.base_url, ours_requests(ours_size, total), clients))
+        mix = "45% retrieve, 45% /v1 search, 10% /v1 add"
+        load = {"load_before": load_before, "load_after": os.getloadavg()}
+        rows.append({"side": "ours", "workers": count, "size": ours_size, "mix": mix, **load, **result})
+        if result["errors"] and bench.ours.process is not None:
+            rows[-1]["server_log_tail"] = bench.ours.process.log_tail(80)
+        log(
+            f"concurrency ours {label(ours_size)}, workers={count}: {result['throughput_rps']} req/s, "
+            f"p99 {result['latency'].get('p99_ms')} ms, {result['errors']} errors, load {load}"
+        )
     if bench.peer is not None and peer_size:
         result = asyncio.run(drive(bench.peer.base_url, peer_requests(peer_size, peer_total), clients))
         rows.append({"side": "ReMe 0.1.7", "size": peer_size, "mix": "100% retrieve", **result})
@@ -143,8 +179,19 @@ def main() -> None:
     add_common_args(parser)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--total", type=int, default=3200)
+    parser.add_argument(
+        "--workers",
+        default=None,
+        help="comma-separated `reme serve --workers` values to run in turn (1,auto)",
+    )
+    parser.add_argument(
+        "--size", type=int, default=None, help="only this workspace size (default: the plan's)"
+    )
     args = parser.parse_args()
     plan = LoadPlan.quick() if args.quick else LoadPlan()
+    if args.size:
+        plan = LoadPlan.for_sizes([args.size], plan.peer if not args.no_peer else [])
+        plan.noise = 1000
     with bench_from_args(args) as bench:
         populate(bench, plan)
         rows = run(
@@ -154,6 +201,7 @@ def main() -> None:
             clients=args.clients,
             total=320 if args.quick else args.total,
             peer_total=64 if args.quick else 320,
+            workers=args.workers.split(",") if args.workers else None,
         )
     write_results("concurrency", {"concurrency": rows}, args.out)
 

@@ -14,13 +14,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve = sub.add_parser("serve", help="run the HTTP service (ReMe flows, /v1, OpenAPI docs)")
     serve.add_argument("--host", default=None, help="interface to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port (default 8002)")
+    serve.add_argument(
+        "--workers",
+        type=worker_count,
+        default=None,
+        metavar="N|auto",
+        help="server processes sharing the port; auto: one per core (default: $REME_SERVER__WORKERS, else 1)",
+    )
     serve.set_defaults(func=run_serve)
+
+
+def worker_count(value: str) -> int:
+    """``--workers``: a positive number, or ``auto`` for the machine's cores."""
+    from app.http_workers import resolve_workers
+
+    try:
+        return resolve_workers(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 1 or auto, got {value!r}") from None
 
 
 def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from app.cli import log_level
     from app.http_server import server_config
+    from app.http_workers import resolve_workers, serve_workers
     from app.main import create_app
 
     settings = get_settings()
@@ -28,7 +47,11 @@ def run_serve(args: argparse.Namespace) -> int:
         settings.server.host = args.host
     if args.port is not None:
         settings.server.port = args.port
+    # From here on args.workers is the resolved count (an int), whichever way it was given.
+    args.workers = args.workers or resolve_workers(settings.server.workers)
     announce_database(settings)
+    if args.workers > 1:
+        return serve_workers(settings, args.workers, log_level(args), bool(getattr(args, "verbose", 0)))
     app = create_app(settings)
     app.state.listening = f"http://{settings.server.host}:{settings.server.port}"  # for the start-up line
     server = uvicorn.Server(

@@ -72,6 +72,10 @@ class LocalEmbedder:
             return []
         if self._session is None:
             await asyncio.to_thread(self._load)
+        if len(texts) == 1:
+            # A query: tokenise and encode in one trip to a thread, not two.
+            one: list[list[float]] = (await asyncio.to_thread(self._embed_batch, texts)).tolist()
+            return one
         token_ids = await asyncio.to_thread(self._tokenize, texts)
         # Similar lengths in one batch waste less work on padding; the order is restored below.
         order = sorted(range(len(texts)), key=lambda i: len(token_ids[i]))
@@ -101,6 +105,10 @@ class LocalEmbedder:
             tokenizer.enable_truncation(max_length=MAX_TOKENS)
             options = onnxruntime.SessionOptions()
             options.log_severity_level = 3
+            # Idle worker threads sleep instead of spinning: on a busy machine (the service's
+            # own requests, PostgreSQL) a spinning thread takes the core another one needs.
+            # Measured: one query 14-25 ms with spinning, 6-8 ms without, the same vectors.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             session = onnxruntime.InferenceSession(
                 str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
             )
@@ -112,6 +120,10 @@ class LocalEmbedder:
                 self.model_name,
                 (time.perf_counter() - started) * 1000,
             )
+
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        """Texts that fit one batch, in their order."""
+        return self._encode(self._tokenize(texts))
 
     def _tokenize(self, texts: list[str]) -> list[list[int]]:
         return [encoding.ids for encoding in self._tokenizer.encode_batch(texts)]

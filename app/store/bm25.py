@@ -29,15 +29,21 @@ BM25_B = 0.75
 TEXT_CONFIG = literal("english", REGCONFIG)  # typed: there is no (varchar, varchar) variant
 
 
-def any_word_query(text: str) -> ColumnElement[Any]:
+def any_word_query(text: str | ColumnElement[str]) -> ColumnElement[Any]:
     """The query's normalised words joined by OR (plainto_tsquery joins them by AND)."""
     every_word = cast(func.plainto_tsquery(TEXT_CONFIG, text), Text)
     return cast(func.replace(every_word, " & ", " | "), TSQUERY)
 
 
-def ranked_bm25(text: str, clauses: list[ColumnElement[bool]], depth: int, name: str = "bm25") -> Select:
+def ranked_bm25(
+    text: str | ColumnElement[str],
+    clauses: list[ColumnElement[bool]],
+    depth: int | ColumnElement[int],
+    name: str = "bm25",
+) -> Select:
     """memory_id, text_rank (the BM25 score), weight 1 and rank, best first, at most ``depth``.
 
+    ``text`` and ``depth`` are values or bound parameters (a statement built once per shape).
     ``name`` prefixes the statement's CTEs, so that two such lists can share a statement.
     """
     lexemes = func.tsvector_to_array(func.to_tsvector(TEXT_CONFIG, text))

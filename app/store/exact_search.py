@@ -18,14 +18,18 @@ reciprocal rank fusion of the same two lists, and each lift added recall on its 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, select, union
+from sqlalchemy import Integer, Select, Text, and_, bindparam, case, func, literal, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
 from app.models import Memory
 from app.store.bm25 import ranked_bm25
+
+if TYPE_CHECKING:
+    from app.store.search import SearchFilters
 
 # Weights of the two normalised lists (equal: neither list is trusted more than the other).
 VECTOR_WEIGHT = 0.5
@@ -43,8 +47,7 @@ def _normalised(value: Any, low: Any, high: Any) -> Any:
 async def exact_hybrid(
     session: AsyncSession,
     *,
-    clauses: list[ColumnElement[bool]],
-    workspace_id: str,
+    filters: SearchFilters,
     top_k: int,
     depth: int,
     embedding: list[float] | None,
@@ -52,27 +55,77 @@ async def exact_hybrid(
     people: list[str],
     time_range: tuple[datetime, datetime] | None,
 ) -> list[tuple[Memory, float | None, float | None, float]]:
-    """(memory, similarity, text score, fused score), best first, at most ``top_k``."""
-    moment = func.coalesce(Memory.event_time, Memory.time_created)
-    in_range = None if time_range is None else and_(moment >= time_range[0], moment < time_range[1])
-    lists: list[Any] = []
-    vector = text_list = None
+    """(memory, similarity, text score, fused score), best first, at most ``top_k``.
+
+    The statement depends only on which inputs are given (its shape); it is built once per
+    shape with bound parameters and run with this request's values (building and compiling it
+    anew cost more than running it on a small set).
+    """
+    has_text = bool(text.strip())
+    if embedding is None and not has_text:
+        return []
+    stmt = _statement(
+        filters.shape(),
+        vector=embedding is not None,
+        text=has_text,
+        people=bool(people),
+        time=time_range is not None,
+    )
+    params: dict[str, Any] = {**filters.params(), "top_k": top_k, "depth": depth}
     if embedding is not None:
-        distance = Memory.embedding.cosine_distance(embedding)
+        params["embedding"] = embedding
+    if has_text:
+        params["text"] = text
+    if people:
+        params["people"] = people
+    if time_range is not None:
+        params["range_start"], params["range_end"] = time_range
+    out = []
+    for row in (await session.execute(stmt, params)).all():
+        mapping = row._mapping
+        similarity = mapping.get("similarity")
+        text_rank = mapping.get("text_rank")
+        out.append(
+            (
+                row[0],
+                None if similarity is None else float(similarity),
+                None if text_rank is None else float(text_rank),
+                float(mapping["fused"]),
+            )
+        )
+    return out
+
+
+@lru_cache(maxsize=256)
+def _statement(shape: tuple[bool, ...], *, vector: bool, text: bool, people: bool, time: bool) -> Select[Any]:
+    """The exact hybrid statement of one shape, every value a bound parameter."""
+    from app.store.search import SearchFilters
+
+    # Any filters of this shape: only which clauses exist matters, their values are parameters.
+    clauses = SearchFilters.of_shape(shape).bound_clauses()
+    workspace_id: Any = bindparam("f_workspace_id")
+    depth = bindparam("depth", type_=Integer)
+    query_vector = bindparam("embedding", type_=Memory.embedding.type)
+    moment = func.coalesce(Memory.event_time, Memory.time_created)
+    in_range = None
+    if time:
+        in_range = and_(moment >= bindparam("range_start"), moment < bindparam("range_end"))
+    lists: list[Any] = []
+    vector_list = text_list = None
+    if vector:
+        distance = Memory.embedding.cosine_distance(query_vector)
         # "+ 0": not index-orderable, so PostgreSQL filters first and sorts the few rows.
         base = select(Memory.memory_id.label("memory_id"), distance.label("distance")).where(
             *clauses, Memory.embedding.is_not(None)
         )
-        vector = base.order_by(distance + 0.0).limit(depth).cte("v")
-        lists.append(vector)
+        vector_list = base.order_by(distance + 0.0).limit(depth).cte("v")
+        lists.append(vector_list)
         if in_range is not None:
             # The range's own nearest memories join the candidates (they may be in neither list).
             lists.append(base.where(in_range).order_by(distance + 0.0).limit(depth).cte("e"))
-    if text.strip():
-        text_list = ranked_bm25(text, clauses, depth).cte("t")
+    if text:
+        text_list = ranked_bm25(bindparam("text", type_=Text), clauses, depth).cte("t")
         lists.append(text_list)
-    if not lists:
-        return []
     candidates = union(*(select(x.c.memory_id) for x in lists)).subquery("candidates")
 
     fused: Any = literal(0.0)
@@ -80,17 +133,21 @@ async def exact_hybrid(
     stmt_from: Any = candidates.join(
         Memory, and_(Memory.workspace_id == workspace_id, Memory.memory_id == candidates.c.memory_id)
     )
-    both = vector is not None and text_list is not None
-    if vector is not None and embedding is not None:
+    both = vector_list is not None and text_list is not None
+    if vector_list is not None:
         stats = select(
-            func.min(vector.c.distance).label("low"), func.max(vector.c.distance).label("high")
+            func.min(vector_list.c.distance).label("low"), func.max(vector_list.c.distance).label("high")
         ).subquery("vs")
-        distance = Memory.embedding.cosine_distance(embedding)
+        # The vector list's distance where it has one (no second read of the stored vector),
+        # computed for the candidates that only the other lists found.
+        distance = func.coalesce(vector_list.c.distance, Memory.embedding.cosine_distance(query_vector))
         # Closer is better: normalise the distance from the far end of the list.
         fused = fused + (VECTOR_WEIGHT if both else 1.0) * _normalised(
             stats.c.high - distance, 0.0, stats.c.high - stats.c.low
         )
-        stmt_from = stmt_from.join(stats, literal(True))
+        stmt_from = stmt_from.outerjoin(vector_list, vector_list.c.memory_id == candidates.c.memory_id).join(
+            stats, literal(True)
+        )
         columns.append((1.0 - distance).label("similarity"))
     if text_list is not None:
         stats_t = select(
@@ -105,27 +162,13 @@ async def exact_hybrid(
         )
         columns.append(text_list.c.text_rank.label("text_rank"))
     if people:
-        fused = fused + case((Memory.target.in_(people), PEOPLE_LIFT), else_=0.0)
+        fused = fused + case((Memory.target.in_(bindparam("people", expanding=True)), PEOPLE_LIFT), else_=0.0)
     if in_range is not None:
         fused = fused + case((in_range, TIME_LIFT), else_=0.0)
-    stmt = (
+    return (
         select(*columns, fused.label("fused"))
         .select_from(stmt_from)
         .options(defer(Memory.embedding))
         .order_by(fused.desc(), Memory.memory_id)
-        .limit(top_k)
+        .limit(bindparam("top_k", type_=Integer))
     )
-    out = []
-    for row in (await session.execute(stmt)).all():
-        mapping = row._mapping
-        similarity = mapping.get("similarity")
-        text_rank = mapping.get("text_rank")
-        out.append(
-            (
-                row[0],
-                None if similarity is None else float(similarity),
-                None if text_rank is None else float(text_rank),
-                float(mapping["fused"]),
-            )
-        )
-    return out

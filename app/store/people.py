@@ -8,9 +8,9 @@ though the question does not say ``user_name``.
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import String, func, select, text
 
 # At most this many distinct targets are read per workspace (a workspace of many people
 # is not a conversation between a few; beyond this, no name detection).
@@ -24,27 +24,27 @@ _DISTINCT_TARGETS = text(
     """
     WITH RECURSIVE names(target) AS (
         (SELECT target FROM memory
-          WHERE workspace_id = :ws AND memory_type = :type AND target > ''
+          WHERE workspace_id = :t_ws AND memory_type = :t_type AND target > ''
           ORDER BY target LIMIT 1)
         UNION ALL
         SELECT (SELECT m.target FROM memory m
-                 WHERE m.workspace_id = :ws AND m.memory_type = :type AND m.target > names.target
+                 WHERE m.workspace_id = :t_ws AND m.memory_type = :t_type AND m.target > names.target
                  ORDER BY m.target LIMIT 1)
           FROM names WHERE names.target IS NOT NULL
     )
-    SELECT target FROM names WHERE target IS NOT NULL LIMIT :cap
+    SELECT target FROM names WHERE target IS NOT NULL LIMIT :t_cap
     """
 )
 
 
-async def workspace_targets(
-    session: AsyncSession, workspace_id: str, memory_type: str = "personal"
-) -> list[str]:
-    rows = await session.execute(
-        _DISTINCT_TARGETS, {"ws": workspace_id, "type": memory_type, "cap": MAX_TARGETS + 1}
-    )
-    names = [str(r[0]) for r in rows.all()]
-    return [] if len(names) > MAX_TARGETS else names
+def targets_subquery() -> Any:
+    """The distinct targets as an array (a scalar subquery), parameters from :func:`people_params`."""
+    listed = _DISTINCT_TARGETS.columns(target=String).subquery("named_targets")
+    return select(func.array_agg(listed.c.target)).scalar_subquery()
+
+
+def people_params(workspace_id: str, memory_type: str = "personal") -> dict[str, Any]:
+    return {"t_ws": workspace_id, "t_type": memory_type, "t_cap": MAX_TARGETS + 1}
 
 
 def names_in(query: str, targets: list[str]) -> list[str]:

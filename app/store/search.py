@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, Text, and_, case, cast, func, literal, select, union
+from sqlalchemy import ColumnElement, Select, Text, and_, bindparam, case, cast, func, literal, select, union
 from sqlalchemy.dialects.postgresql import REGCONFIG, TSQUERY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
@@ -24,7 +25,7 @@ from sqlalchemy.orm import defer
 from app.errors import InvalidInput
 from app.models import Memory
 from app.store.exact_search import exact_hybrid
-from app.store.people import names_in, workspace_targets
+from app.store.people import MAX_TARGETS, names_in, people_params, targets_subquery
 
 SearchMode = Literal["vector", "text", "hybrid"]
 
@@ -51,6 +52,76 @@ class SearchFilters:
     event_after: datetime | None = None
     event_before: datetime | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of_shape(cls, shape: tuple[bool, ...]) -> SearchFilters:
+        """Filters with placeholder values, of the given :meth:`shape` (to build statements)."""
+        memory_type, target, min_score, after, before, event_after, event_before, metadata = shape
+        moment = datetime(2000, 1, 1)
+        return cls(
+            workspace_id="",
+            memory_type="x" if memory_type else None,
+            target="" if target else None,
+            min_score=0.0 if min_score else None,
+            created_after=moment if after else None,
+            created_before=moment if before else None,
+            event_after=moment if event_after else None,
+            event_before=moment if event_before else None,
+            metadata={"x": 1} if metadata else {},
+        )
+
+    def shape(self) -> tuple[bool, ...]:
+        """Which filters are given: statements built from :meth:`bound_clauses` differ by this only."""
+        return (
+            bool(self.memory_type),
+            self.target is not None,
+            self.min_score is not None,
+            self.created_after is not None,
+            self.created_before is not None,
+            self.event_after is not None,
+            self.event_before is not None,
+            bool(self.metadata),
+        )
+
+    def bound_clauses(self) -> list[ColumnElement[bool]]:
+        """The same filters as :meth:`clauses`, with their values left to :meth:`params`.
+
+        A statement built from these is the same for every request of one :meth:`shape`, so it
+        can be built (and compiled) once and run with each request's values.
+        """
+        out: list[ColumnElement[bool]] = [Memory.workspace_id == bindparam("f_workspace_id")]
+        if self.memory_type:
+            out.append(Memory.memory_type == bindparam("f_memory_type"))
+        if self.target is not None:
+            out.append(Memory.target == bindparam("f_target"))
+        if self.min_score is not None:
+            out.append(Memory.score >= bindparam("f_min_score"))
+        if self.created_after is not None:
+            out.append(Memory.time_created >= bindparam("f_created_after"))
+        if self.created_before is not None:
+            out.append(Memory.time_created < bindparam("f_created_before"))
+        if self.event_after is not None:
+            out.append(Memory.event_time >= bindparam("f_event_after"))
+        if self.event_before is not None:
+            out.append(Memory.event_time < bindparam("f_event_before"))
+        if self.metadata:
+            out.append(Memory.metadata_.contains(bindparam("f_metadata", type_=Memory.metadata_.type)))
+        return out
+
+    def params(self) -> dict[str, Any]:
+        """The values of :meth:`bound_clauses`."""
+        values = {
+            "f_workspace_id": self.workspace_id,
+            "f_memory_type": self.memory_type or None,
+            "f_target": self.target,
+            "f_min_score": self.min_score,
+            "f_created_after": self.created_after,
+            "f_created_before": self.created_before,
+            "f_event_after": self.event_after,
+            "f_event_before": self.event_before,
+            "f_metadata": self.metadata or None,
+        }
+        return {name: value for name, value in values.items() if value is not None}
 
     def clauses(self) -> list[ColumnElement[bool]]:
         out: list[ColumnElement[bool]] = [Memory.workspace_id == self.workspace_id]
@@ -106,16 +177,15 @@ async def search_memories(session: AsyncSession, request: SearchRequest) -> list
         return []
     if use_text:
         _check_text_length(request.text)
-    scan = await _prepare_scan(session, request, request.top_k * FUSION_DEPTH, vector=use_vector)
-    people: list[str] = []
-    if request.find_people and scan.exact and request.filters.target is None and request.text.strip():
-        targets = await workspace_targets(session, request.filters.workspace_id)
-        people = names_in(request.text, targets)
+    find_people = request.find_people and request.filters.target is None and bool(request.text.strip())
+    scan = await _prepare_scan(
+        session, request, request.top_k * FUSION_DEPTH, vector=use_vector, targets=find_people
+    )
+    people = names_in(request.text, scan.targets) if scan.targets else []
     if use_vector and use_text and scan.exact:
         rows = await exact_hybrid(
             session,
-            clauses=request.filters.clauses(),
-            workspace_id=request.filters.workspace_id,
+            filters=request.filters,
             top_k=request.top_k,
             depth=request.top_k * FUSION_DEPTH,
             embedding=request.embedding if use_vector else None,
@@ -147,32 +217,20 @@ def _check_text_length(text: str) -> None:
 class _Scan:
     exact: bool
     sort_disabled: bool = False
+    # The workspace's known targets (app.store.people), when asked for and the set is small.
+    targets: list[str] | None = None
 
 
-async def _prepare_scan(session: AsyncSession, request: SearchRequest, depth: int, *, vector: bool) -> _Scan:
+async def _prepare_scan(
+    session: AsyncSession, request: SearchRequest, depth: int, *, vector: bool, targets: bool = False
+) -> _Scan:
     """Set this transaction's index-scan options and choose exact or indexed ranking.
 
-    One round trip: the settings and a count of the filtered set (capped, from the index
-    alone) share a SELECT. A small set is ranked exactly: cosine by a top-N sort, text by BM25.
+    One round trip: the settings, a count of the filtered set (capped, from the index alone)
+    and, with ``targets`` and a small set, the workspace's known targets share a SELECT. A small
+    set is ranked exactly: cosine by a top-N sort, text by BM25.
     """
-    settings = [
-        func.set_config("hnsw.ef_search", str(min(max(EF_SEARCH_MIN, depth), 1000)), True),
-        func.set_config("hnsw.iterative_scan", "relaxed_order", True),
-        func.set_config("plan_cache_mode", "force_custom_plan", True),
-    ]
-    # Only the filters the (workspace, type, created) index answers: an upper bound of the
-    # filtered set, read without visiting rows, and never more than the cap.
     filters = request.filters
-    bound = [Memory.workspace_id == filters.workspace_id]
-    if filters.memory_type:
-        bound.append(Memory.memory_type == filters.memory_type)
-    if filters.created_after is not None:
-        bound.append(Memory.time_created >= filters.created_after)
-    if filters.created_before is not None:
-        bound.append(Memory.time_created < filters.created_before)
-    capped = select(literal(1)).select_from(Memory).where(*bound).limit(EXACT_SCAN_MAX_ROWS + 1).subquery()
-    counted = select(func.count().label("n")).select_from(capped).subquery("counted")
-    large = counted.c.n > EXACT_SCAN_MAX_ROWS
     covered = (
         vector
         and filters.target is None
@@ -181,14 +239,63 @@ async def _prepare_scan(session: AsyncSession, request: SearchRequest, depth: in
         and filters.event_before is None
         and not filters.metadata
     )
+    stmt = _scan_statement(
+        bool(filters.memory_type),
+        filters.created_after is not None,
+        filters.created_before is not None,
+        covered=covered,
+        targets=targets,
+    )
+    params = {
+        "ef_search": str(min(max(EF_SEARCH_MIN, depth), 1000)),
+        **{k: v for k, v in filters.params().items() if k in _SCAN_FILTERS},
+    }
+    if targets:
+        params.update(people_params(filters.workspace_id))
+    row = (await session.execute(stmt, params)).one()
+    exact = int(row.n) <= EXACT_SCAN_MAX_ROWS
+    found = None
+    if targets and exact:
+        found = sorted(str(name) for name in row.targets or [])
+        found = [] if len(found) > MAX_TARGETS else found
+    return _Scan(exact=exact, sort_disabled=covered and not exact, targets=found)
+
+
+# The filters the (workspace, type, created) index answers.
+_SCAN_FILTERS = {"f_workspace_id", "f_memory_type", "f_created_after", "f_created_before"}
+
+
+@lru_cache(maxsize=64)
+def _scan_statement(
+    memory_type: bool, created_after: bool, created_before: bool, *, covered: bool, targets: bool
+) -> Select[Any]:
+    settings = [
+        func.set_config("hnsw.ef_search", bindparam("ef_search", type_=Text), True),
+        func.set_config("hnsw.iterative_scan", "relaxed_order", True),
+        func.set_config("plan_cache_mode", "force_custom_plan", True),
+    ]
+    # Only the filters the (workspace, type, created) index answers: an upper bound of the
+    # filtered set, read without visiting rows, and never more than the cap.
+    bound = [Memory.workspace_id == bindparam("f_workspace_id")]
+    if memory_type:
+        bound.append(Memory.memory_type == bindparam("f_memory_type"))
+    if created_after:
+        bound.append(Memory.time_created >= bindparam("f_created_after"))
+    if created_before:
+        bound.append(Memory.time_created < bindparam("f_created_before"))
+    capped = select(literal(1)).select_from(Memory).where(*bound).limit(EXACT_SCAN_MAX_ROWS + 1).subquery()
+    counted = select(func.count().label("n")).select_from(capped).subquery("counted")
+    large = counted.c.n > EXACT_SCAN_MAX_ROWS
     if covered:
         # The count is then the filtered set itself: when it is large, walking the HNSW index
         # is right even if the planner, on statistics from before a bulk load, thinks the
         # workspace holds one row and would sort them all (30 ms at 10k instead of 1).
         settings.append(func.set_config("enable_sort", case((large, "off"), else_="on"), True))
-    row = (await session.execute(select(*settings, counted.c.n).select_from(counted))).one()
-    exact = int(row[-1]) <= EXACT_SCAN_MAX_ROWS
-    return _Scan(exact=exact, sort_disabled=covered and not exact)
+    columns: list[Any] = [*settings, counted.c.n]
+    if targets:
+        # Read only for a small set (an uncorrelated subquery in CASE runs only when needed).
+        columns.append(case((counted.c.n <= EXACT_SCAN_MAX_ROWS, targets_subquery())).label("targets"))
+    return select(*columns).select_from(counted)
 
 
 def _rank_key(distance: ColumnElement[Any], exact: bool) -> ColumnElement[Any]:

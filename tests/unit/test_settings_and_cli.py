@@ -83,3 +83,34 @@ def test_reme_style_options_map_onto_settings(monkeypatch: pytest.MonkeyPatch) -
 def test_unknown_backend_is_refused() -> None:
     with pytest.raises(SystemExit, match="unknown backend"):
         apply_reme_options(["backend=grpc"])
+
+
+def test_workers_setting_takes_a_count_or_auto(monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.http_workers import resolve_workers
+
+    monkeypatch.setenv("REME_SERVER__WORKERS", "auto")
+    assert resolve_workers(Settings(_env_file=None).server.workers) == (os.cpu_count() or 1)
+    monkeypatch.setenv("REME_SERVER__WORKERS", "3")
+    assert resolve_workers(Settings(_env_file=None).server.workers) == 3
+    monkeypatch.setenv("REME_SERVER__WORKERS", "0")
+    with pytest.raises(ValueError, match="workers"):
+        Settings(_env_file=None)
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "many"])
+def test_serve_refuses_a_bad_worker_count(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from app.cli import build_parser
+
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["serve", "--workers", value])
+
+    assert exited.value.code == 2
+    assert "--workers" in capsys.readouterr().err
+
+
+def test_serve_accepts_auto_workers() -> None:
+    from app.cli import build_parser
+
+    args = build_parser().parse_args(["serve", "--workers", "auto"])
+
+    assert args.workers == (os.cpu_count() or 1)
