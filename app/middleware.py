@@ -31,6 +31,38 @@ def request_id_middleware(app: ASGIApp, *, record_metrics: bool = True) -> ASGIA
         method = str(scope.get("method", ""))
         started = time.perf_counter()
         status = 0
+        finished = False
+
+        def finish() -> None:
+            """Count and log the request once, before its last byte leaves: whoever got the
+            answer finds it in /metrics and in the log."""
+            nonlocal finished
+            if finished:
+                return
+            finished = True
+            elapsed = time.perf_counter() - started
+            # Litestar's router leaves the matched route's template in the scope.
+            route = str(scope.get("path_template") or metrics.UNMATCHED_ROUTE)
+            if record_metrics:
+                metrics.record_request(method, route, status, elapsed)
+            if span is not None:
+                span.update_name(f"{method} {route}")
+                tracing.set_attributes(span, {"http.route": route, "http.response.status_code": status})
+            path = scope.get("path")
+            log.info(
+                "%s %s %s %.1fms",
+                method,
+                path,
+                status,
+                elapsed * 1000,
+                extra={
+                    "method": method,
+                    "path": path,
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 1),
+                },
+            )
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -38,38 +70,15 @@ def request_id_middleware(app: ASGIApp, *, record_metrics: bool = True) -> ASGIA
                 status = message["status"]
                 headers = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
                 message = {**message, "headers": headers}  # type: ignore[assignment]
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                finish()
             await send(message)
 
-        attributes = {
-            "http.request.method": method,
-            "url.path": scope.get("path", ""),
-            "reme.request_id": request_id,
-        }
-        with tracing.request_span(method, headers, attributes) as span:
+        attributes = {"http.request.method": method, "url.path": scope.get("path", "")}
+        with tracing.request_span(method, headers, {**attributes, "reme.request_id": request_id}) as span:
             try:
                 await app(scope, receive, send_with_id)
             finally:
-                elapsed = time.perf_counter() - started
-                # Litestar's router leaves the matched route's template in the scope.
-                route = str(scope.get("path_template") or metrics.UNMATCHED_ROUTE)
-                if record_metrics:
-                    metrics.record_request(method, route, status, elapsed)
-                if span is not None:
-                    span.update_name(f"{method} {route}")
-                    tracing.set_attributes(span, {"http.route": route, "http.response.status_code": status})
-                log.info(
-                    "%s %s %s %.1fms",
-                    method,
-                    scope.get("path"),
-                    status,
-                    elapsed * 1000,
-                    extra={
-                        "method": method,
-                        "path": scope.get("path"),
-                        "route": route,
-                        "status": status,
-                        "duration_ms": round(elapsed * 1000, 1),
-                    },
-                )
+                finish()
 
     return middleware
