@@ -13,6 +13,7 @@ import logging
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 try:
@@ -27,6 +28,8 @@ TRACER_NAME = "reme"
 # Key of a job's payload that carries the trace context of the request that queued it.
 TRACE_KEY = "_trace"
 Attributes = Mapping[str, str | int | float | bool]
+# The server span of the request being handled: what a job it queues links to.
+_request_span: ContextVar[Any] = ContextVar("request_span", default=None)
 
 
 def enabled() -> bool:
@@ -95,7 +98,11 @@ def request_span(name: str, headers: Mapping[str, str], attributes: Attributes) 
     with tracer.start_as_current_span(
         name, context=parent, kind=trace.SpanKind.SERVER, attributes=attributes
     ) as current:
-        yield current
+        token = _request_span.set(current)
+        try:
+            yield current
+        finally:
+            _request_span.reset(token)
 
 
 @contextmanager
@@ -140,9 +147,13 @@ def set_attributes(current: Any, attributes: Attributes) -> None:
 
 
 def trace_carrier() -> dict[str, str]:
-    """The current trace context as headers (``traceparent``...), to store with queued work."""
-    if trace is None or not trace.get_current_span().get_span_context().is_valid:
+    """The current request span's context as headers (``traceparent``...), to store with queued
+    work; empty when nothing is traced."""
+    if trace is None:
+        return {}
+    current = _request_span.get() or trace.get_current_span()
+    if not current.get_span_context().trace_flags.sampled:
         return {}
     carrier: dict[str, str] = {}
-    propagate.inject(carrier)
+    propagate.inject(carrier, context=trace.set_span_in_context(current))
     return carrier
