@@ -142,7 +142,8 @@ def test_without_the_otel_extra_every_helper_is_a_no_op() -> None:
             "sys.modules['opentelemetry'] = None  # as if the extra were not installed",
             "from app.observability import tracing",
             "with tracing.span('step x') as span, tracing.request_span('GET', {}, {}) as request:",
-            "    print(tracing.enabled(), span, request, tracing.trace_carrier(), tracing.configure_tracing())",
+            "    carrier, configured = tracing.trace_carrier(), tracing.configure_tracing()",
+            "    print(tracing.enabled(), span, request, carrier, configured)",
         ]
     )
 
