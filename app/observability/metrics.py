@@ -8,6 +8,7 @@ several processes serve). Recording functions are cheap and never raise.
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import shutil
 import tempfile
@@ -27,6 +28,8 @@ from prometheus_client import multiprocess as prometheus_multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 __all__ = ["CONTENT_TYPE_LATEST"]
+
+log = logging.getLogger(__name__)
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Paths that matched no route are counted under one label, so scans cannot grow the series.
@@ -222,7 +225,11 @@ class CachedGauges:
         if self.read_at is not None and now - self.read_at < self.interval:
             return
         self.read_at = now
-        memories, jobs = await self.read()
+        try:
+            memories, jobs = await self.read()
+        except Exception as exc:  # the process's own metrics are still worth answering with
+            log.warning("could not count memories and jobs for /metrics (kept the last counts): %s", exc)
+            return
         self.memory_types |= set(memories)  # a type whose last memory went reads 0, not its old count
         for memory_type in self.memory_types:
             MEMORIES.labels(memory_type).set(memories.get(memory_type, 0))
