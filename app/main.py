@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,7 +16,6 @@ from app.db import describe_database
 from app.errors import SchemaMismatch
 from app.jobs import JobHandler
 from app.middleware import request_id_middleware
-from app.observability.metrics import mark_process_dead
 from app.observability.tracing import configure_tracing
 from app.pipelines.personal import summary as personal_summary
 from app.pipelines.task import summary as task_summary
@@ -74,7 +72,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
             yield
         finally:
             await services.stop()
-            mark_process_dead(os.getpid())
             log.info("stopped")
 
     swagger = swagger_plugin()

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from dataclasses import dataclass, field
 
 from app.db import Database
 from app.errors import LLMNotConfigured
-from app.observability.metrics import CachedGauges
+from app.observability.metrics import CachedGauges, mark_process_dead
 from app.providers.embeddings import Embedder, build_embedder
 from app.providers.llm import LLMClient
 from app.settings import Settings
@@ -65,3 +66,4 @@ class Services:
             await self.llm_client.close()
         await self.embedder.close()
         await self.db.stop()
+        mark_process_dead(os.getpid())  # several server processes: drop this one's live gauges
