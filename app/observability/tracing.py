@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import cache
 from typing import Any
 
 try:
@@ -32,8 +33,19 @@ Attributes = Mapping[str, str | int | float | bool]
 _request_span: ContextVar[Any] = ContextVar("request_span", default=None)
 
 
+@cache
+def _tracer() -> Any:
+    """The service's tracer: a proxy that follows the provider installed later, if any."""
+    return trace.get_tracer(TRACER_NAME)
+
+
 def enabled() -> bool:
     return trace is not None
+
+
+def _tracing() -> bool:
+    """A tracer provider is installed (until then every span would be a no-op: skip it cheaply)."""
+    return trace is not None and not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
 
 
 def configure_tracing() -> bool:
@@ -79,10 +91,10 @@ def configure_tracing() -> bool:
 @contextmanager
 def span(name: str, attributes: Attributes | None = None, *, kind: str = "INTERNAL") -> Iterator[Any]:
     """A span around the block, child of the current one; it records an exception that escapes."""
-    if trace is None:
+    if not _tracing():
         yield None
         return
-    tracer = trace.get_tracer(TRACER_NAME)
+    tracer = _tracer()
     with tracer.start_as_current_span(name, kind=trace.SpanKind[kind], attributes=attributes) as current:
         yield current
 
@@ -90,10 +102,10 @@ def span(name: str, attributes: Attributes | None = None, *, kind: str = "INTERN
 @contextmanager
 def request_span(name: str, headers: Mapping[str, str], attributes: Attributes) -> Iterator[Any]:
     """The server span of an HTTP request, continuing the caller's trace (``traceparent``)."""
-    if trace is None:
+    if not _tracing():
         yield None
         return
-    tracer = trace.get_tracer(TRACER_NAME)
+    tracer = _tracer()
     parent = propagate.extract(headers)
     with tracer.start_as_current_span(
         name, context=parent, kind=trace.SpanKind.SERVER, attributes=attributes
@@ -108,10 +120,10 @@ def request_span(name: str, headers: Mapping[str, str], attributes: Attributes) 
 @contextmanager
 def job_span(name: str, carrier: Mapping[str, str] | None, attributes: Attributes) -> Iterator[Any]:
     """A job's span: a trace of its own, linked to the request span that queued the job."""
-    if trace is None:
+    if not _tracing():
         yield None
         return
-    tracer = trace.get_tracer(TRACER_NAME)
+    tracer = _tracer()
     links = []
     if carrier:
         queued_by = trace.get_current_span(propagate.extract(carrier)).get_span_context()
@@ -125,9 +137,9 @@ def job_span(name: str, carrier: Mapping[str, str] | None, attributes: Attribute
 
 def start_span(name: str, attributes: Attributes) -> Any:
     """A span the caller ends itself (``end_span``), for hooks that open and close it apart."""
-    if trace is None:
+    if not _tracing():
         return None
-    tracer = trace.get_tracer(TRACER_NAME)
+    tracer = _tracer()
     current = tracer.start_span(name, kind=trace.SpanKind.CLIENT, attributes=attributes)
     return current if current.is_recording() else None
 
