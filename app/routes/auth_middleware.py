@@ -169,7 +169,10 @@ async def authorise_metrics(scope: Scope, services: Services) -> None:
     key = api_key_from_headers(dict(scope.get("headers", [])))
     if key is None:
         metrics.record_auth_failure("missing")
-        raise Unauthorized(KEY_REQUIRED + " (REME_METRICS__TOKEN or an admin key)")
+        wanted = (
+            "the REME_METRICS__TOKEN token or an admin key" if auth_on else "the REME_METRICS__TOKEN token"
+        )
+        raise Unauthorized(f"{KEY_REQUIRED} ({wanted})")
     if token is not None and hmac.compare_digest(key.encode(), token.get_secret_value().encode()):
         return
     if auth_on:
