@@ -135,6 +135,27 @@ async def test_metrics_can_be_switched_off(
     assert "REME_METRICS__ENABLED" in response.json()["answer"]
 
 
+async def test_a_metrics_token_protects_metrics_even_with_auth_off(
+    app_server: RunningServer, database_url: str, standin: StandInOpenAI, storage_dir: Path
+) -> None:
+    settings = app_settings(database_url, standin, storage_dir, metrics=MetricsSettings(token=TOKEN))
+    running = start_server(settings)
+    try:
+        async with httpx.AsyncClient(base_url=running.base_url) as http:
+            without = await http.get("/metrics")
+            with_token = await http.get("/metrics", headers=AS_SCRAPER)
+            flows_stay_open = await http.post(
+                "/retrieve_task_memory", json={"workspace_id": "w", "query": "q"}
+            )
+    finally:
+        running.stop()
+
+    assert without.status_code == 401
+    assert "admin key" not in without.json()["answer"]
+    assert with_token.status_code == 200
+    assert flows_stay_open.status_code == 200
+
+
 def test_the_exposition_parses_as_prometheus_text() -> None:
     from app.observability.metrics import exposition
 
