@@ -23,7 +23,7 @@ def run_serve(args: argparse.Namespace) -> int:
     from app.http_server import server_config
     from app.main import create_app
 
-    if getattr(args, "workers", 1) > 1:
+    if (getattr(args, "workers", 1) or 1) > 1:
         # Several processes: each writes its metrics to files that any of them reads for /metrics.
         from app.observability.metrics import use_multiprocess_dir
 
