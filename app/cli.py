@@ -24,7 +24,7 @@ from app.commands import status as status_commands
 from app.commands import worker as worker_commands
 from app.db import set_process_role
 from app.errors import ReMeError, SchemaMismatch
-from app.logging import configure_logging
+from app.logging import LogFormat, configure_logging
 from app.version import __version__
 
 log = logging.getLogger("reme.cli")
@@ -132,13 +132,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     parser = build_parser()
     args = parser.parse_args(argv)
-    configure_logging(log_level(args), verbose=args.verbose > 0)
+    configure_logging(log_level(args), verbose=args.verbose > 0, log_format=log_format())
     func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
     if func is None:
         parser.print_help()
         return EXIT_USAGE
     set_process_role(args.command)  # names this process's database sessions (reme-serve pid=...)
     return run_command(func, args)
+
+
+def log_format() -> LogFormat:
+    """``REME_LOG__FORMAT``, read before the settings (which a bad value would make fail to log)."""
+    return "json" if os.environ.get("REME_LOG__FORMAT", "").strip().lower() == "json" else "text"
 
 
 def log_level(args: argparse.Namespace) -> str:

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.embedded import EMBEDDED_DATABASE, EmbeddedPostgres
 from app.errors import SchemaMismatch
+from app.observability.database import MeteredPool, instrument_engine
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -79,13 +80,17 @@ def database_unavailable(exc: BaseException) -> bool:
 
 
 def build_engine(url: str, settings: Settings) -> AsyncEngine:
-    return create_async_engine(
+    """The service's engine: pooled, its pool and statements metered (and traced, with OTel)."""
+    engine = create_async_engine(
         normalise_url(url),
+        poolclass=MeteredPool,
         pool_size=settings.server.pool_size,
         max_overflow=settings.server.max_overflow,
         pool_pre_ping=True,
         connect_args={"server_settings": {"application_name": application_name()}},
     )
+    instrument_engine(engine, settings.log.slow_statement_ms)
+    return engine
 
 
 class Database:

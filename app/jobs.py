@@ -9,13 +9,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from app.db import database_unavailable
 from app.errors import InvalidInput, LLMNotConfigured, ReMeError
-from app.logging import set_request_id
+from app.logging import add_log_fields, begin_log_fields, set_request_id
+from app.models import Job
+from app.observability import metrics, tracing
+from app.observability.tracing import TRACE_KEY
 from app.services import Services
 from app.store.jobs import claim_job, complete_job, fail_job
 from app.store.trajectories import fail_stranded_trajectories
@@ -59,11 +63,28 @@ async def run_one_job(services: Services, handlers: JobHandlers) -> Outcome | No
     if job is None:
         return None
     set_request_id(f"job-{job.id.hex[:16]}")
+    begin_log_fields()
+    add_log_fields(workspace=job.workspace_id, flow=job.flow, job=str(job.id))
+    payload = dict(job.payload)
+    queued_by = payload.pop(TRACE_KEY, None)
+    attributes = {"reme.flow": job.flow, "reme.workspace": job.workspace_id, "reme.job_id": str(job.id)}
+    started = time.perf_counter()
+    with tracing.job_span(f"job {job.flow}", queued_by, attributes) as span:
+        outcome, status = await run_handler(services, handlers, job, payload)
+        tracing.set_attributes(span, {"reme.job_status": status})
+    metrics.record_job(job.flow, "retry" if status == "queued" else status, time.perf_counter() - started)
+    return outcome
+
+
+async def run_handler(
+    services: Services, handlers: JobHandlers, job: Job, payload: dict[str, Any]
+) -> tuple[Outcome, str]:
+    """Run a taken job's handler and record its result; the outcome and the job's new status."""
     handler = handlers.get(job.flow)
     try:
         if handler is None:
             raise InvalidInput(f"no handler for flow {job.flow!r}")
-        result = await handler(services, job.workspace_id, job.payload)
+        result = await handler(services, job.workspace_id, payload)
     except Exception as exc:
         retryable = not isinstance(exc, PERMANENT_ERRORS)
         message = exc.message if isinstance(exc, ReMeError) else f"{type(exc).__name__}: {exc}"
@@ -72,11 +93,11 @@ async def run_one_job(services: Services, handlers: JobHandlers) -> Outcome | No
         log.warning(
             "job %s (%s) attempt %d failed, now %s: %s", job.id, job.flow, job.attempts, status, message
         )
-        return "failed"
+        return "failed", status
     async with services.db.session() as session:
         await complete_job(session, job, result)
     log.info("job %s (%s) done", job.id, job.flow)
-    return "done"
+    return "done", "done"
 
 
 def describe(exc: BaseException) -> str:

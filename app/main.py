@@ -18,6 +18,7 @@ from app.db import describe_database
 from app.errors import SchemaMismatch
 from app.jobs import JobHandler, keep_sweeping_stranded
 from app.middleware import request_id_middleware
+from app.observability.tracing import configure_tracing
 from app.pipelines.personal import summary as personal_summary
 from app.pipelines.task import summary as task_summary
 from app.pipelines.task import summary_simple as task_summary_simple
@@ -28,6 +29,7 @@ from app.routes.deps import provide_services
 from app.routes.docs import docs_router, schema_router, swagger_plugin
 from app.routes.errors import EXCEPTION_HANDLERS
 from app.routes.health import HealthController
+from app.routes.metrics import metrics_endpoint
 from app.routes.reme import compat_routes
 from app.routes.request import ReMeRequest
 from app.routes.schemas import ReMeResponse
@@ -46,6 +48,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        configure_tracing()
         try:
             services = await Services.start(settings)
         except SchemaMismatch as exc:
@@ -82,7 +85,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     swagger = swagger_plugin()
     app = Litestar(
-        route_handlers=[HealthController, docs_router(swagger), v1_router(), ui_router(), *compat_routes()],
+        route_handlers=[
+            HealthController,
+            metrics_endpoint,
+            docs_router(swagger),
+            v1_router(),
+            ui_router(),
+            *compat_routes(),
+        ],
         template_config=ui_template_config(),
         dependencies={"services": Provide(provide_services)},
         exception_handlers=EXCEPTION_HANDLERS,
@@ -104,7 +114,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     document_error_responses(app)
     # Outermost, around Litestar's router and exception handlers: a request that matches no
     # route (404/405) gets a request id, its header and an access-log line too.
-    app.asgi_handler = request_id_middleware(app.asgi_handler)
+    app.asgi_handler = request_id_middleware(app.asgi_handler, record_metrics=settings.metrics.enabled)
     return app
 
 

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from dataclasses import dataclass, field
 
 from app.db import Database
 from app.errors import LLMNotConfigured
+from app.observability.metrics import CachedGauges, mark_process_dead
 from app.providers.embeddings import Embedder, build_embedder
 from app.providers.llm import LLMClient
 from app.settings import Settings
+from app.store.jobs import job_counts
+from app.store.memories import memory_counts_by_type
 
 
 @dataclass
@@ -22,6 +26,16 @@ class Services:
     extras: dict[str, object] = field(default_factory=dict)
     # Restarts the embedded server if its postmaster dies (None with an external database).
     db_monitor: asyncio.Task[None] | None = None
+    # Gauges of /metrics read from the database, at most every REME_METRICS__REFRESH_SECONDS.
+    cached_gauges: CachedGauges = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.cached_gauges = CachedGauges(self.count_stored, self.settings.metrics.refresh_seconds)
+
+    async def count_stored(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Memories per type and jobs per status."""
+        async with self.db.session() as session:
+            return await memory_counts_by_type(session), await job_counts(session)
 
     def llm(self, flow: str) -> LLMClient:
         """The chat model, or a clear 503 naming the setting to give."""
@@ -52,3 +66,4 @@ class Services:
             await self.llm_client.close()
         await self.embedder.close()
         await self.db.stop()
+        mark_process_dead(os.getpid())  # several server processes: drop this one's live gauges

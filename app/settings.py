@@ -187,6 +187,23 @@ class ServerSettings(BaseModel):
     workers: Annotated[int, Field(ge=1)] | Literal["auto"] = 1
 
 
+class MetricsSettings(BaseModel):
+    """``GET /metrics`` (Prometheus text format)."""
+
+    enabled: bool = True
+    # A bearer token for scrapers; when set, /metrics needs it (or, with auth on, an admin key).
+    token: SecretStr | None = None
+    # Gauges read from the database (memories per type, jobs per status) are re-read at most this often.
+    refresh_seconds: float = Field(default=15.0, ge=0)
+
+
+class LogSettings(BaseModel):
+    # "json": one JSON object per line (request id, workspace, flow, status, duration).
+    format: Literal["text", "json"] = "text"
+    # SQL statements slower than this are logged with their duration and shape (0: never).
+    slow_statement_ms: float = Field(default=500.0, ge=0)
+
+
 class Settings(BaseSettings):
     """All settings of the service; build with :func:`get_settings`."""
 
@@ -211,6 +228,8 @@ class Settings(BaseSettings):
     task: TaskMemorySettings = TaskMemorySettings()
     personal: PersonalMemorySettings = PersonalMemorySettings()
     tool: ToolMemorySettings = ToolMemorySettings()
+    metrics: MetricsSettings = MetricsSettings()
+    log: LogSettings = LogSettings()
 
     @model_validator(mode="before")
     @classmethod

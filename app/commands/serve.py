@@ -42,6 +42,11 @@ def run_serve(args: argparse.Namespace) -> int:
     from app.http_workers import resolve_workers, serve_workers
     from app.main import create_app
 
+    if (getattr(args, "workers", 1) or 1) > 1:
+        # Several processes: each writes its metrics to files that any of them reads for /metrics.
+        from app.observability.metrics import use_multiprocess_dir
+
+        use_multiprocess_dir()
     settings = get_settings()
     if args.host is not None:
         settings.server.host = args.host

@@ -17,15 +17,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     worker.add_argument("--concurrency", type=int, default=1, help="jobs run at the same time")
     worker.add_argument("--poll", type=float, default=1.0, help="seconds between polls of an empty queue")
+    worker.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve this worker's Prometheus metrics on this port (on REME_SERVER__HOST)",
+    )
     worker.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from app.jobs import WorkerTally, run_worker
     from app.main import job_handlers
+    from app.observability.metrics import serve_metrics
+    from app.observability.tracing import configure_tracing
+
+    configure_tracing()
 
     async def main() -> WorkerTally:
         async with cli_services() as services:
+            if args.metrics_port is not None:
+                serve_metrics(args.metrics_port, services.settings.server.host)
             print(f"reme: worker chat model: {services.settings.llm.describe()}", file=sys.stderr, flush=True)
             handlers = job_handlers()
             stop = asyncio.Event()

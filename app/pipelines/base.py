@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from app.errors import ReMeError
+from app.logging import add_log_fields
+from app.observability import metrics, tracing
 from app.providers.llm import TokenUsage
 
 log = logging.getLogger("reme.pipeline")
@@ -58,11 +60,13 @@ class Pipeline(Generic[C]):
 
     async def run(self, ctx: C) -> C:
         started = time.perf_counter()
-        for group in self.steps:
-            if isinstance(group, tuple):
-                await self._concurrently(group, ctx)
-            else:
-                await self._timed(group, ctx)
+        add_log_fields(workspace=ctx.workspace_id, flow=self.name)
+        with tracing.span(f"flow {self.name}", {"reme.flow": self.name, "reme.workspace": ctx.workspace_id}):
+            for group in self.steps:
+                if isinstance(group, tuple):
+                    await self._concurrently(group, ctx)
+                else:
+                    await self._timed(group, ctx)
         ctx.timings_ms["total"] = (time.perf_counter() - started) * 1000
         log.info(
             "%s done in %.1fms (%s)",
@@ -82,11 +86,15 @@ class Pipeline(Generic[C]):
             raise first_error(group_error) from None
 
     async def _timed(self, step: Step[C], ctx: C) -> None:
+        name = step.__name__
         started = time.perf_counter()
         try:
-            await step(ctx)
+            with tracing.span(f"step {name}", {"reme.flow": self.name, "reme.step": name}):
+                await step(ctx)
         finally:
-            ctx.timings_ms[step.__name__] = (time.perf_counter() - started) * 1000
+            elapsed = time.perf_counter() - started
+            ctx.timings_ms[name] = elapsed * 1000
+            metrics.record_step(self.name, name, elapsed)
 
 
 def first_error(error: BaseExceptionGroup) -> BaseException:

@@ -19,6 +19,7 @@ import numpy as np
 import openai
 
 from app.errors import EmbeddingTimeout, EmbeddingUnavailable
+from app.observability import metrics, tracing
 from app.settings import LOCAL_EMBEDDING_DIM, EmbeddingSettings
 
 logger = logging.getLogger(__name__)
@@ -46,8 +47,35 @@ class Embedder(Protocol):
 def build_embedder(settings: EmbeddingSettings) -> Embedder:
     """The embedder the settings ask for: an API when one is configured, else the local model."""
     if settings.resolved_provider == "openai":
-        return OpenAIEmbedder(settings)
-    return LocalEmbedder(settings)
+        return MeteredEmbedder(OpenAIEmbedder(settings))
+    return MeteredEmbedder(LocalEmbedder(settings))
+
+
+class MeteredEmbedder:
+    """An embedder whose calls are counted, timed and traced (one span per call)."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.model_name = inner.model_name
+        self.dim = inner.dim
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        started = time.perf_counter()
+        failed = True
+        try:
+            with tracing.span("embed", {"gen_ai.request.model": self.model_name, "reme.texts": len(texts)}):
+                vectors = await self.inner.embed(texts)
+            failed = False
+            return vectors
+        finally:
+            metrics.record_embedding(
+                self.model_name, len(texts), time.perf_counter() - started, failed=failed
+            )
+
+    async def close(self) -> None:
+        await self.inner.close()
 
 
 class LocalEmbedder:

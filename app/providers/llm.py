@@ -22,6 +22,7 @@ from openai.types.chat.completion_create_params import ResponseFormat
 from pydantic import BaseModel, ValidationError
 
 from app.errors import LLMTimeout, LLMUnavailable
+from app.observability import metrics, tracing
 from app.settings import LLMSettings
 
 logger = logging.getLogger(__name__)
@@ -149,37 +150,45 @@ class LLMClient:
     ) -> str:
         """One chat completion; returns the answer's text and counts its tokens."""
         started = time.perf_counter()
+        model = self.settings.model
         async with self._semaphore:
             try:
-                response = await self._client.chat.completions.create(
-                    model=self.settings.model,
-                    messages=cast("list[ChatCompletionMessageParam]", messages),
-                    response_format=(
-                        cast("ResponseFormat", response_format) if response_format else openai.omit
-                    ),
-                    temperature=self.settings.temperature,
-                )
+                with tracing.span(f"chat {step}", {"gen_ai.request.model": model, "reme.step": step}) as span:
+                    response = await self._client.chat.completions.create(
+                        model=model,
+                        messages=cast("list[ChatCompletionMessageParam]", messages),
+                        response_format=(
+                            cast("ResponseFormat", response_format) if response_format else openai.omit
+                        ),
+                        temperature=self.settings.temperature,
+                    )
+                    tracing.set_attributes(span, usage_attributes(response))
             except openai.APITimeoutError:
+                metrics.record_llm_error(step, model, "timeout")
                 raise LLMTimeout(
                     f"chat model timed out at step {step} after {self.settings.timeout:g}s"
                 ) from None
             except openai.APIStatusError as exc:
+                metrics.record_llm_error(step, model, f"http_{exc.status_code}")
                 raise LLMUnavailable(
                     f"chat model failed at step {step}: HTTP {exc.status_code} "
                     f"{self._redact(_error_text(exc))}"
                 ) from None
             except openai.APIConnectionError:
+                metrics.record_llm_error(step, model, "connection")
                 raise LLMUnavailable(
                     f"chat model failed at step {step}: could not connect to "
                     f"{self.settings.base_url or 'the default OpenAI endpoint'}"
                 ) from None
             except openai.OpenAIError as exc:
+                metrics.record_llm_error(step, model, type(exc).__name__)
                 raise LLMUnavailable(
                     f"chat model failed at step {step}: {type(exc).__name__}: {self._redact(str(exc))[:300]}"
                 ) from None
         elapsed_ms = (time.perf_counter() - started) * 1000
         prompt_tokens = response.usage.prompt_tokens if response.usage else 0
         completion_tokens = response.usage.completion_tokens if response.usage else 0
+        metrics.record_llm_call(step, model, elapsed_ms / 1000, prompt_tokens, completion_tokens)
         if usage is not None:
             usage.add(TokenUsage(prompt_tokens, completion_tokens, 1))
         logger.debug(
@@ -196,6 +205,16 @@ class LLMClient:
 
     def _redact(self, text: str) -> str:
         return text.replace(self._secret, "***") if self._secret else text
+
+
+def usage_attributes(response: Any) -> dict[str, int]:
+    """A chat answer's token counts, as span attributes."""
+    if not response.usage:
+        return {}
+    return {
+        "gen_ai.usage.input_tokens": response.usage.prompt_tokens,
+        "gen_ai.usage.output_tokens": response.usage.completion_tokens,
+    }
 
 
 def parse_model_output(content: str, output: type[T]) -> T:

@@ -9,6 +9,7 @@ for one workspace never reaches another.
 
 from __future__ import annotations
 
+import hmac
 import json
 import re
 import uuid
@@ -21,6 +22,7 @@ from app.auth import Principal, find_principal
 from app.errors import Forbidden, InvalidInput, PayloadTooLarge, ReMeError, Unauthorized
 from app.library import library_target
 from app.logging import current_request_id
+from app.observability import metrics
 from app.routes.schemas import ReMeResponse
 from app.services import Services
 from app.store.jobs import get_job
@@ -30,6 +32,8 @@ PUBLIC_PATHS = re.compile(r"^/(health|ready|schema|docs|openapi\.json|ui)(/.*)?$
 WORKSPACE_PATH = re.compile(r"^/v1/workspaces/(?P<ws>[^/]+)(?P<rest>/.*)?$")
 JOB_PATH = re.compile(r"^/v1/jobs/(?P<id>[^/]+)$")
 LIBRARY_LOAD_PATH = re.compile(r"^/v1/library/(?P<name>[^/]+)/load$")
+METRICS_PATH = "/metrics"
+KEY_REQUIRED = "an API key is required: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'"
 # The catalog of flows (GET /list) holds no data: open to all, like the OpenAPI schema.
 PUBLIC_GETS = {"/list"}
 READ_FLOWS = {
@@ -107,6 +111,14 @@ class AuthGate:
             await self.app(scope, receive, send)
             return
         services: Services = scope["litestar_app"].state.services
+        if scope["path"] == METRICS_PATH:
+            try:
+                await authorise_metrics(scope, services)
+            except ReMeError as exc:
+                await send_error(send, exc)
+                return
+            await self.app(scope, receive, send)
+            return
         if not services.settings.auth.enabled:
             await self.app(scope, receive, send)
             return
@@ -121,14 +133,17 @@ class AuthGate:
     async def authorise(self, scope: Scope, services: Services, raw: bytes) -> Principal:
         key = api_key_from_headers(dict(scope.get("headers", [])))
         if key is None:
-            raise Unauthorized("an API key is required: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'")
+            metrics.record_auth_failure("missing")
+            raise Unauthorized(KEY_REQUIRED)
         async with services.db.session() as session:
             principal = await find_principal(session, key)
             if principal is None:
+                metrics.record_auth_failure("unknown")
                 raise Unauthorized("unknown or revoked API key")
             needs = await self.needs(scope, session, raw)
         for need in needs:
             if not principal.can(need.scope, need.workspace_id):
+                metrics.record_auth_failure("forbidden")
                 where = f"workspace {need.workspace_id!r}" if need.workspace_id else "every workspace"
                 raise Forbidden(f"key {principal.name!r} may not {need.scope} {where}")
         return principal
@@ -146,6 +161,35 @@ class AuthGate:
         if path.startswith("/v1/") or path == "/v1":
             return path_access(method, path, body)
         return flow_access(path.strip("/"), body)
+
+
+async def authorise_metrics(scope: Scope, services: Services) -> None:
+    """/metrics: open unless auth is on or REME_METRICS__TOKEN is set; then the token or an admin key."""
+    token = services.settings.metrics.token
+    auth_on = services.settings.auth.enabled
+    if token is None and not auth_on:
+        return
+    key = api_key_from_headers(dict(scope.get("headers", [])))
+    if key is None:
+        metrics.record_auth_failure("missing")
+        wanted = (
+            "the REME_METRICS__TOKEN token or an admin key" if auth_on else "the REME_METRICS__TOKEN token"
+        )
+        raise Unauthorized(f"{KEY_REQUIRED} ({wanted})")
+    if token is not None and hmac.compare_digest(key.encode(), token.get_secret_value().encode()):
+        return
+    if auth_on:
+        async with services.db.session() as session:
+            principal = await find_principal(session, key)
+        if principal is not None:
+            if principal.can("admin", None):
+                return
+            metrics.record_auth_failure("forbidden")
+            raise Forbidden(
+                f"key {principal.name!r} may not read /metrics: it needs an admin key or REME_METRICS__TOKEN"
+            )
+    metrics.record_auth_failure("unknown")
+    raise Unauthorized("unknown API key or metrics token")
 
 
 def is_public_get(scope: Scope) -> bool:

@@ -15,6 +15,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Job
+from app.observability.tracing import TRACE_KEY, trace_carrier
 
 LEASE = timedelta(minutes=10)
 MAX_BACKOFF_SECONDS = 300
@@ -23,6 +24,9 @@ MAX_BACKOFF_SECONDS = 300
 async def enqueue_job(
     session: AsyncSession, workspace_id: str, flow: str, payload: dict[str, Any], *, max_attempts: int = 5
 ) -> uuid.UUID:
+    carrier = trace_carrier()  # the job's span links to the request that queued it
+    if carrier:
+        payload = {**payload, TRACE_KEY: carrier}
     job = Job(
         workspace_id=workspace_id, id=uuid.uuid4(), flow=flow, payload=payload, max_attempts=max_attempts
     )

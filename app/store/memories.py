@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, text
+from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -281,3 +281,9 @@ async def record_deletions(
         request_id,
     )
     return [m.memory_id for m in deleted]
+
+
+async def memory_counts_by_type(session: AsyncSession) -> dict[str, int]:
+    """Memories of every workspace per type (task, personal, tool), for the metrics gauge."""
+    rows = await session.execute(select(Memory.memory_type, func.count()).group_by(Memory.memory_type))
+    return {memory_type: int(count) for memory_type, count in rows.all()}

@@ -14,7 +14,7 @@ import pytest
 from pydantic import BaseModel, SecretStr
 
 from app.errors import EmbeddingUnavailable, LLMTimeout, LLMUnavailable
-from app.providers.embeddings import LocalEmbedder, OpenAIEmbedder, build_embedder
+from app.providers.embeddings import LocalEmbedder, MeteredEmbedder, OpenAIEmbedder, build_embedder
 from app.providers.llm import LLMClient, TokenUsage
 from app.settings import EmbeddingSettings, LLMSettings
 from tests.support.standin import StandInOpenAI, schema_name
@@ -252,8 +252,11 @@ async def test_openai_embedder_handles_empty_inputs(standin: StandInOpenAI) -> N
 
 
 def test_build_embedder_chooses_by_provider(standin: StandInOpenAI) -> None:
-    assert isinstance(build_embedder(EmbeddingSettings()), LocalEmbedder)
-    assert isinstance(build_embedder(embedding_settings(standin)), OpenAIEmbedder)
+    local, remote = build_embedder(EmbeddingSettings()), build_embedder(embedding_settings(standin))
+
+    # Either one is wrapped to be counted and timed (/metrics).
+    assert isinstance(local, MeteredEmbedder) and isinstance(local.inner, LocalEmbedder)
+    assert isinstance(remote, MeteredEmbedder) and isinstance(remote.inner, OpenAIEmbedder)
 
 
 # -- local model -----------------------------------------------------------------------------
