@@ -42,11 +42,6 @@ def run_serve(args: argparse.Namespace) -> int:
     from app.http_workers import resolve_workers, serve_workers
     from app.main import create_app
 
-    if (getattr(args, "workers", 1) or 1) > 1:
-        # Several processes: each writes its metrics to files that any of them reads for /metrics.
-        from app.observability.metrics import use_multiprocess_dir
-
-        use_multiprocess_dir()
     settings = get_settings()
     if args.host is not None:
         settings.server.host = args.host
@@ -56,6 +51,11 @@ def run_serve(args: argparse.Namespace) -> int:
     args.workers = args.workers or resolve_workers(settings.server.workers)
     announce_database(settings)
     if args.workers > 1:
+        # Several (spawned) processes: each writes its metrics to files that any of them reads
+        # for /metrics; the directory is set before they start and import prometheus_client.
+        from app.observability.metrics import use_multiprocess_dir
+
+        use_multiprocess_dir()
         return serve_workers(settings, args.workers, log_level(args), bool(getattr(args, "verbose", 0)))
     app = create_app(settings)
     app.state.listening = f"http://{settings.server.host}:{settings.server.port}"  # for the start-up line
