@@ -182,6 +182,15 @@ class ServerSettings(BaseModel):
     max_connections: int = Field(default=1000, ge=1)
 
 
+class DatabaseSettings(BaseModel):
+    """Where reads may go, and whether the schema is laid out for Citus."""
+
+    # A streaming replica for retrieval, search and listings; writes stay on REME_DATABASE_URL.
+    read_url: str | None = None
+    # auto: distribute the tables when the citus extension is installed; on: require it; off: never.
+    citus: Literal["auto", "on", "off"] = "auto"
+
+
 class Settings(BaseSettings):
     """All settings of the service; build with :func:`get_settings`."""
 
@@ -198,6 +207,7 @@ class Settings(BaseSettings):
     migrate_on_start: bool = True
 
     server: ServerSettings = ServerSettings()
+    database: DatabaseSettings = DatabaseSettings()
     llm: LLMSettings = LLMSettings()
     embedding: EmbeddingSettings = EmbeddingSettings()
     auth: AuthSettings = AuthSettings()
