@@ -281,8 +281,9 @@ async def copy_workspace(
         await session.execute(
             insert(MemoryEvent).from_select(
                 ["workspace_id", "memory_id", "action", "reason", "request_id"],
+                # The row's own workspace_id, not a literal: on Citus the INSERT then stays on its shard.
                 select(
-                    literal(workspace_id),
+                    Memory.workspace_id,
                     Memory.memory_id,
                     literal("copy"),
                     literal(reason),
