@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import Pool
+from sqlalchemy.util.concurrency import await_
 
 MULTI_SHARD_ERROR = "multi-task query about to be executed"
 
@@ -94,13 +95,13 @@ class MultiShardGuard:
         event.remove(Engine, "handle_error", self._on_error)
 
     def _on_connect(self, dbapi_connection: Any, record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("SELECT current_setting('application_name')")
-        name = str(cursor.fetchone()[0])
+        # On the driver's connection itself: the adapter's cursor would open a transaction,
+        # and the pool's rollback would undo the setting.
+        driver = dbapi_connection.driver_connection
+        name = str(await_(driver.fetchval("SELECT current_setting('application_name')")))
         if name.startswith("reme"):
-            cursor.execute("SET citus.multi_task_query_log_level = 'error'")
+            await_(driver.execute("SET citus.multi_task_query_log_level = 'error'"))
             record.info["multi_shard_guard"] = True
-        cursor.close()
 
     def _before(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         if not conn.connection.info.get("multi_shard_guard"):
