@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.settings import EmbeddingSettings, LimitSettings, LLMSettings, Settings, StorageSettings
 from tests.support.citus import MultiShardGuard, citus_coordinator_url
-from tests.support.database import create_database, embedded_server, truncate_sql
+from tests.support.database import create_database, embedded_server, emptying_statements
 from tests.support.server import RunningServer, start_server
 from tests.support.standin import StandInOpenAI
 
@@ -164,12 +164,15 @@ async def engine(app_server: RunningServer, database_url: str) -> AsyncIterator[
 
 
 @pytest.fixture
-async def client(app_server: RunningServer, engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
+async def client(
+    app_server: RunningServer, engine: AsyncEngine, citus_url: str | None
+) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client of the running app; the tables are emptied after the test."""
     async with httpx.AsyncClient(base_url=app_server.base_url, timeout=60) as http:
         yield http
     async with engine.begin() as conn:
-        await conn.execute(text(truncate_sql()))
+        for statement in emptying_statements(citus=citus_url is not None):
+            await conn.execute(text(statement))
 
 
 @pytest.fixture(autouse=True)
