@@ -171,7 +171,7 @@ def main() -> None:
         "citus": asyncio.run(run_one("citus, coordinator + 2 workers", args.citus, args, args.storage)),
     }
     print(json.dumps(results, indent=2))
-    write_results("citus", results)
+    write_results(f"citus-{args.clients}clients", results)
 
 
 if __name__ == "__main__":
