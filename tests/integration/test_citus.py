@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.db import Database, normalise_url
+from app.db import Database, head_revision, normalise_url, run_alembic
 from app.settings import Settings
 from app.store.memories import lock_workspace
 from tests.support.citus import MultiShardGuard
@@ -154,6 +154,15 @@ async def test_the_workspace_lock_is_taken_on_the_worker_holding_the_workspace(
 
     assert {r["nodeport"]: int(r["result"]) for r in held}[home] == 1
     assert on_coordinator == 0
+
+
+async def test_going_below_0005_on_citus_is_refused_and_changes_nothing(service_db: Database) -> None:
+    assert service_db.engine is not None
+    with pytest.raises(RuntimeError, match="refusing to downgrade below 0005 on Citus"):
+        async with service_db.engine.begin() as conn:
+            await conn.run_sync(run_alembic, "downgrade", "0004", service_db.settings)
+
+    assert await service_db.current_revision() == head_revision(service_db.settings)
 
 
 # --- growing the cluster live -------------------------------------------------------------------
