@@ -16,6 +16,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from app import citus
 from app.embedded import EMBEDDED_DATABASE, EmbeddedPostgres
 from app.errors import SchemaMismatch
 from app.observability.database import MeteredPool, instrument_engine
@@ -101,6 +102,11 @@ class Database:
         self.embedded: EmbeddedPostgres | None = None
         self.engine: AsyncEngine | None = None
         self.sessionmaker: async_sessionmaker[AsyncSession] | None = None
+        # REME_DATABASE__READ_URL: a replica for read_session(); None reads from the primary.
+        self.read_engine: AsyncEngine | None = None
+        self.read_sessionmaker: async_sessionmaker[AsyncSession] | None = None
+        # Whether the database is a Citus coordinator laid out for it (app.citus).
+        self.citus = False
 
     @property
     def url(self) -> str:
@@ -115,6 +121,9 @@ class Database:
             await asyncio.to_thread(self.embedded.start)
         self.engine = build_engine(self.url, self.settings)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        if self.settings.database.read_url:
+            self.read_engine = build_engine(self.settings.database.read_url, self.settings)
+            self.read_sessionmaker = async_sessionmaker(self.read_engine, expire_on_commit=False)
 
     async def keep_embedded_alive(self, interval: float = 2.0) -> None:
         """Restart the embedded server whenever its postmaster dies (runs until cancelled)."""
@@ -137,6 +146,9 @@ class Database:
             down = False
 
     async def stop(self) -> None:
+        if self.read_engine is not None:
+            await self.read_engine.dispose()
+            self.read_engine = None
         if self.engine is not None:
             await self.engine.dispose()
             self.engine = None
@@ -149,6 +161,22 @@ class Database:
         """One transaction: committed on success, rolled back on any error."""
         assert self.sessionmaker is not None, "database not started"
         async with self.sessionmaker() as session, session.begin():
+            session.info[citus.SESSION_FLAG] = self.citus
+            yield session
+
+    @asynccontextmanager
+    async def read_session(self) -> AsyncIterator[AsyncSession]:
+        """A read-only transaction on the read replica (REME_DATABASE__READ_URL), else the primary.
+
+        For retrieval, search and listings: a replica may lag the primary by a moment, so a
+        caller that must see its own writes uses :meth:`session`.
+        """
+        if self.read_sessionmaker is None:
+            async with self.session() as session:
+                yield session
+            return
+        async with self.read_sessionmaker() as session, session.begin():
+            session.info[citus.SESSION_FLAG] = self.citus
             yield session
 
     async def prepare(self) -> None:
@@ -156,6 +184,7 @@ class Database:
         assert self.engine is not None
         async with self.engine.begin() as conn:
             await conn.run_sync(check_embedding_space, self.settings)
+            self.citus = await conn.run_sync(citus.detect, self.settings.database.citus)
         if self.settings.migrate_on_start:
             await self.upgrade()
 
@@ -164,6 +193,7 @@ class Database:
         assert self.engine is not None
         async with self.engine.begin() as conn:
             await conn.run_sync(check_embedding_space, self.settings)
+            self.citus = await conn.run_sync(citus.detect, self.settings.database.citus)
         await self.upgrade(revision)
 
     async def upgrade(self, revision: str = "head") -> None:

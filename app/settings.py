@@ -204,6 +204,15 @@ class LogSettings(BaseModel):
     slow_statement_ms: float = Field(default=500.0, ge=0)
 
 
+class DatabaseSettings(BaseModel):
+    """Where reads may go, and whether the schema is laid out for Citus."""
+
+    # A streaming replica for retrieval, search and listings; writes stay on REME_DATABASE_URL.
+    read_url: str | None = None
+    # auto: distribute the tables when the citus extension is installed; on: require it; off: never.
+    citus: Literal["auto", "on", "off"] = "auto"
+
+
 class Settings(BaseSettings):
     """All settings of the service; build with :func:`get_settings`."""
 
@@ -220,6 +229,7 @@ class Settings(BaseSettings):
     migrate_on_start: bool = True
 
     server: ServerSettings = ServerSettings()
+    database: DatabaseSettings = DatabaseSettings()
     llm: LLMSettings = LLMSettings()
     embedding: EmbeddingSettings = EmbeddingSettings()
     auth: AuthSettings = AuthSettings()

@@ -13,9 +13,77 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.settings import EmbeddingSettings, LimitSettings, LLMSettings, Settings, StorageSettings
-from tests.support.database import create_database, embedded_server, truncate_sql
+from tests.support.citus import MultiShardGuard, citus_coordinator_url
+from tests.support.database import create_database, embedded_server, emptying_statements
 from tests.support.server import RunningServer, start_server
 from tests.support.standin import StandInOpenAI
+
+# Modules that also run against a Citus coordinator (`pytest -m citus` with REME_TEST_DATABASE_URL
+# set to one): every flow, /v1, load and dump, auth, jobs.
+CITUS_MODULES = frozenset(
+    {
+        "test_auth",
+        "test_citus",
+        "test_jobs",
+        "test_personal_retrieve",
+        "test_personal_summary",
+        "test_task_async",
+        "test_task_record",
+        "test_task_retrieve",
+        "test_task_summary",
+        "test_tool_record",
+        "test_tool_retrieve",
+        "test_tool_summary",
+        "test_v1_memories",
+        "test_v1_search",
+        "test_v1_trajectories",
+        "test_v1_transfer",
+        "test_v1_workspaces",
+        "test_vector_store",
+    }
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "citus: also run against a Citus coordinator (see CITUS_MODULES)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        module = getattr(item, "module", None)
+        if module is not None and module.__name__.rsplit(".", 1)[-1] in CITUS_MODULES:
+            item.add_marker(pytest.mark.citus)
+
+
+@pytest.fixture(scope="session")
+def citus_url() -> str | None:
+    """REME_TEST_DATABASE_URL when it is a Citus coordinator, else None."""
+    return citus_coordinator_url()
+
+
+@pytest.fixture(scope="session")
+def multi_shard_guard(citus_url: str | None) -> Iterator[MultiShardGuard | None]:
+    """On Citus: the service's statements that fan out to every shard fail and are recorded."""
+    if citus_url is None:
+        yield None
+        return
+    guard = MultiShardGuard()
+    guard.install()
+    yield guard
+    guard.uninstall()
+
+
+@pytest.fixture(autouse=True)
+def _single_shard_statements(multi_shard_guard: MultiShardGuard | None) -> Iterator[None]:
+    """On Citus, a test fails when the service issued a multi-shard statement not allowed by name."""
+    if multi_shard_guard is None:
+        yield
+        return
+    multi_shard_guard.refused.clear()
+    yield
+    if multi_shard_guard.refused:
+        listed = "\n  ".join(multi_shard_guard.refused)
+        pytest.fail(f"multi-shard statements (see tests/support/citus.py):\n  {listed}", pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -79,7 +147,7 @@ def settings(database_url: str, standin: StandInOpenAI, storage_dir: Path) -> Se
 
 
 @pytest.fixture(scope="session")
-def app_server(settings: Settings) -> Iterator[RunningServer]:
+def app_server(settings: Settings, multi_shard_guard: MultiShardGuard | None) -> Iterator[RunningServer]:
     running = start_server(settings)
     yield running
     running.stop()
@@ -96,12 +164,15 @@ async def engine(app_server: RunningServer, database_url: str) -> AsyncIterator[
 
 
 @pytest.fixture
-async def client(app_server: RunningServer, engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
+async def client(
+    app_server: RunningServer, engine: AsyncEngine, citus_url: str | None
+) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client of the running app; the tables are emptied after the test."""
     async with httpx.AsyncClient(base_url=app_server.base_url, timeout=60) as http:
         yield http
     async with engine.begin() as conn:
-        await conn.execute(text(truncate_sql()))
+        for statement in emptying_statements(citus=citus_url is not None):
+            await conn.execute(text(statement))
 
 
 @pytest.fixture(autouse=True)

@@ -37,7 +37,7 @@ async def list_action(services: Services, workspace_id: str, limit: int | None) 
     )
     if limit is not None:
         query = query.limit(limit)
-    async with services.db.session() as session:
+    async with services.db.read_session() as session:
         memories = [memory_to_reme(m) for m in await session.scalars(query)]
     return f"{len(memories)} memories in workspace {workspace_id}", memories
 

@@ -1,4 +1,5 @@
-"""The durable job queue: rows in ``job`` taken with ``FOR UPDATE SKIP LOCKED``.
+"""The durable job queue: rows in ``job`` taken with ``FOR UPDATE SKIP LOCKED``
+(on Citus in two steps, see :func:`claim_job`).
 
 A taken job holds a lease (``locked_until``); a worker that dies lets the lease run out and
 the job is taken again. Failures are retried with exponential backoff until
@@ -14,11 +15,14 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.citus import on_citus
 from app.models import Job
 from app.observability.tracing import TRACE_KEY, trace_carrier
 
 LEASE = timedelta(minutes=10)
 MAX_BACKOFF_SECONDS = 300
+# Candidates read by the two-step claim on Citus, tried in order until one is taken.
+CLAIM_CANDIDATES = 8
 
 
 async def enqueue_job(
@@ -35,29 +39,61 @@ async def enqueue_job(
     return job.id
 
 
+def _runnable() -> Any:
+    """Queued and due, or running with an expired lease."""
+    now = func.now()
+    return or_(
+        and_(Job.status == "queued", Job.run_after <= now),
+        and_(Job.status == "running", Job.locked_until < now),
+    )
+
+
+def _take(lease: timedelta) -> Any:
+    now = func.now()
+    return (
+        update(Job)
+        .values(status="running", attempts=Job.attempts + 1, locked_until=now + lease, updated_at=now)
+        .returning(Job)
+    )
+
+
 async def claim_job(session: AsyncSession, lease: timedelta = LEASE) -> Job | None:
     """Take the oldest runnable job (queued, or running with an expired lease)."""
-    now = func.now()
+    if on_citus(session):
+        return await _claim_in_two_steps(session, lease)
     runnable = (
         select(Job.workspace_id, Job.id)
-        .where(
-            or_(
-                and_(Job.status == "queued", Job.run_after <= now),
-                and_(Job.status == "running", Job.locked_until < now),
-            )
-        )
+        .where(_runnable())
         .order_by(Job.run_after)
         .limit(1)
         .with_for_update(skip_locked=True)
         .cte("runnable")
     )
     claimed = await session.scalars(
-        update(Job)
-        .where(Job.workspace_id == runnable.c.workspace_id, Job.id == runnable.c.id)
-        .values(status="running", attempts=Job.attempts + 1, locked_until=now + lease, updated_at=now)
-        .returning(Job)
+        _take(lease).where(Job.workspace_id == runnable.c.workspace_id, Job.id == runnable.c.id)
     )
     return claimed.one_or_none()
+
+
+async def _claim_in_two_steps(session: AsyncSession, lease: timedelta) -> Job | None:
+    """The claim on Citus, where ``FOR UPDATE SKIP LOCKED`` cannot span shards.
+
+    First the oldest runnable candidates are read without locks (the one statement that
+    reads every shard); then each is taken with a single-shard ``UPDATE`` that checks again
+    that it is runnable. Two workers reading the same candidate both try it; the second
+    ``UPDATE`` waits for the first and then matches no row, so it moves on to the next.
+    """
+    candidates = await session.execute(
+        select(Job.workspace_id, Job.id).where(_runnable()).order_by(Job.run_after).limit(CLAIM_CANDIDATES)
+    )
+    for workspace_id, job_id in candidates.all():
+        claimed = await session.scalars(
+            _take(lease).where(Job.workspace_id == workspace_id, Job.id == job_id, _runnable())
+        )
+        job = claimed.one_or_none()
+        if job is not None:
+            return job
+    return None
 
 
 async def complete_job(session: AsyncSession, job: Job, result: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.citus import workspace_lock_statement
 from app.errors import Conflict
 from app.models import Memory, MemoryEvent, Workspace
 from app.store.sql import among
@@ -190,10 +191,8 @@ async def hold_workspace(session: AsyncSession, workspace_id: str, *, doing: str
 
 async def lock_workspace(session: AsyncSession, workspace_id: str) -> None:
     """Serialise writers of one workspace until the transaction ends."""
-    await session.execute(
-        text("SELECT pg_advisory_xact_lock(hashtext('reme:ws:' || :workspace_id))"),
-        {"workspace_id": workspace_id},
-    )
+    statement = workspace_lock_statement(session, "hashtext('reme:ws:' || :workspace_id)")
+    await session.execute(text(statement), {"workspace_id": workspace_id})
 
 
 async def insert_memories(

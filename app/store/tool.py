@@ -12,10 +12,11 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, cast, delete, func, select, update
+from sqlalchemy import Integer, cast, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.citus import workspace_lock_statement
 from app.models import ToolCall
 from app.store.sql import among
 
@@ -108,8 +109,9 @@ async def lock_tools(session: AsyncSession, workspace_id: str, tool_names: Seque
     cannot deadlock on them (nor on the call and memory rows they then write).
     """
     keys = sorted({_tool_lock_key(workspace_id, name) for name in tool_names})
+    statement = text(workspace_lock_statement(session))
     for key in keys:
-        await session.execute(select(func.pg_advisory_xact_lock(key)))
+        await session.execute(statement, {"key": key, "workspace_id": workspace_id})
 
 
 async def insert_tool_calls(

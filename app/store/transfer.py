@@ -16,7 +16,6 @@ from typing import Any, cast
 
 from sqlalchemy import (
     Select,
-    String,
     Table,
     delete,
     insert,
@@ -277,17 +276,20 @@ async def copy_workspace(
     )
     ids = list(copied.all())
     if ids:
+        # Rows of values, not INSERT ... SELECT: Citus runs that over every shard when the
+        # workspace is a parameter; these rows all go to the target workspace's shard.
         reason = f"copied from workspace {src_workspace_id}"
         await session.execute(
-            insert(MemoryEvent).from_select(
-                ["workspace_id", "memory_id", "action", "reason", "request_id"],
-                select(
-                    literal(workspace_id),
-                    Memory.memory_id,
-                    literal("copy"),
-                    literal(reason),
-                    literal(request_id, type_=String),
-                ).where(Memory.workspace_id == workspace_id, among(Memory.memory_id, ids)),
-            )
+            insert(MemoryEvent),
+            [
+                {
+                    "workspace_id": workspace_id,
+                    "memory_id": memory_id,
+                    "action": "copy",
+                    "reason": reason,
+                    "request_id": request_id,
+                }
+                for memory_id in ids
+            ],
         )
     return len(ids)

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.citus import SESSION_FLAG
 from app.store.jobs import claim_job, complete_job, enqueue_job, fail_job
 from app.store.memories import ensure_workspace
 
@@ -19,9 +20,11 @@ Sessions = async_sessionmaker[AsyncSession]
 
 
 @pytest.fixture
-async def sessions(engine: AsyncEngine, client: httpx.AsyncClient) -> AsyncIterator[Sessions]:
-    # `client` empties the tables after the test.
-    maker = async_sessionmaker(engine, expire_on_commit=False)
+async def sessions(
+    engine: AsyncEngine, client: httpx.AsyncClient, citus_url: str | None
+) -> AsyncIterator[Sessions]:
+    # `client` empties the tables after the test. On Citus the claim takes its two steps.
+    maker = async_sessionmaker(engine, expire_on_commit=False, info={SESSION_FLAG: citus_url is not None})
     async with maker() as session, session.begin():
         await ensure_workspace(session, "jobs")
     yield maker

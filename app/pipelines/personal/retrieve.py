@@ -152,7 +152,7 @@ async def search_facts(ctx: RetrieveContext) -> None:
         boost_event_range=(time_range.start, time_range.end) if time_range else None,
         find_people=ctx.user_name is None,
     )
-    async with ctx.services.db.session() as session:
+    async with ctx.services.db.read_session() as session:
         hits = await search_memories(session, request)
     bonus = ctx.services.settings.personal.insight_bonus
 

@@ -28,7 +28,7 @@ class RetrieveContext(PipelineContext):
 
 
 async def load_guidelines(ctx: RetrieveContext) -> None:
-    async with ctx.services.db.session() as session:
+    async with ctx.services.db.read_session() as session:
         ctx.memories = await find_tool_memories(session, ctx.workspace_id, ctx.tool_names)
         ctx.calls = await recent_tool_calls(session, ctx.workspace_id, list(ctx.memories))
 

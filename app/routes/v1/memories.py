@@ -58,7 +58,7 @@ class MemoryController(Controller):
             created_after=created_after,
             created_before=created_before,
         )
-        async with services.db.session() as session:
+        async with services.db.read_session() as session:
             page = await list_memories(session, filters, limit=limit, cursor=cursor, order=order)
         return MemoryPage(items=[MemoryOut.of(m) for m in page.items], next_cursor=page.next_cursor)
 

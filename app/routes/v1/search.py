@@ -27,6 +27,6 @@ class SearchController(Controller):
             )
         embedding = None if data.mode == "text" else (await services.embedder.embed([data.query]))[0]
         request = data.to_request(workspace_id, embedding)
-        async with services.db.session() as session:
+        async with services.db.read_session() as session:
             hits = await search_memories(session, request)
         return SearchOut(items=[SearchHitOut.of_hit(h) for h in hits])

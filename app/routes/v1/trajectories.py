@@ -42,7 +42,7 @@ class TrajectoryController(Controller):
         limit: Limit = DEFAULT_LIMIT,
         cursor: FromQuery[str | None] = None,
     ) -> TrajectoryPage:
-        async with services.db.session() as session:
+        async with services.db.read_session() as session:
             page = await list_trajectories(
                 session, workspace_id, limit=limit, cursor=cursor, kind=kind, status=status, order=order
             )

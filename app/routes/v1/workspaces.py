@@ -33,7 +33,7 @@ class WorkspaceController(Controller):
         self, services: ServicesDep, limit: Limit = DEFAULT_LIMIT, cursor: FromQuery[str | None] = None
     ) -> WorkspacePage:
         after = decode_cursor(cursor, (str,))[0] if cursor else None
-        async with services.db.session() as session:
+        async with services.db.read_session() as session:
             rows = await list_workspaces(session, limit=limit + 1, after=after)
         items = [WorkspaceOut.of(w) for w in rows[:limit]]
         return WorkspacePage(
