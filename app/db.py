@@ -160,8 +160,7 @@ class Database:
     async def session(self) -> AsyncIterator[AsyncSession]:
         """One transaction: committed on success, rolled back on any error."""
         assert self.sessionmaker is not None, "database not started"
-        async with self.sessionmaker() as session, session.begin():
-            session.info[citus.SESSION_FLAG] = self.citus
+        async with self._transaction(self.sessionmaker) as session:
             yield session
 
     @asynccontextmanager
@@ -175,7 +174,13 @@ class Database:
             async with self.session() as session:
                 yield session
             return
-        async with self.read_sessionmaker() as session, session.begin():
+        async with self._transaction(self.read_sessionmaker) as session:
+            yield session
+
+    @asynccontextmanager
+    async def _transaction(self, maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+        """A session in a transaction, flagged for the data layer when the database is Citus."""
+        async with maker() as session, session.begin():
             session.info[citus.SESSION_FLAG] = self.citus
             yield session
 
