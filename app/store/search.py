@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from sqlalchemy import ColumnElement, Select, Text, and_, bindparam, case, cast, func, literal, select, union
 from sqlalchemy.dialects.postgresql import REGCONFIG, TSQUERY
@@ -89,24 +89,7 @@ class SearchFilters:
         A statement built from these is the same for every request of one :meth:`shape`, so it
         can be built (and compiled) once and run with each request's values.
         """
-        out: list[ColumnElement[bool]] = [Memory.workspace_id == bindparam("f_workspace_id")]
-        if self.memory_type:
-            out.append(Memory.memory_type == bindparam("f_memory_type"))
-        if self.target is not None:
-            out.append(Memory.target == bindparam("f_target"))
-        if self.min_score is not None:
-            out.append(Memory.score >= bindparam("f_min_score"))
-        if self.created_after is not None:
-            out.append(Memory.time_created >= bindparam("f_created_after"))
-        if self.created_before is not None:
-            out.append(Memory.time_created < bindparam("f_created_before"))
-        if self.event_after is not None:
-            out.append(Memory.event_time >= bindparam("f_event_after"))
-        if self.event_before is not None:
-            out.append(Memory.event_time < bindparam("f_event_before"))
-        if self.metadata:
-            out.append(Memory.metadata_.contains(bindparam("f_metadata", type_=Memory.metadata_.type)))
-        return out
+        return self._conditions(_placeholder)
 
     def params(self) -> dict[str, Any]:
         """The values of :meth:`bound_clauses`."""
@@ -124,25 +107,45 @@ class SearchFilters:
         return {name: value for name, value in values.items() if value is not None}
 
     def clauses(self) -> list[ColumnElement[bool]]:
-        out: list[ColumnElement[bool]] = [Memory.workspace_id == self.workspace_id]
+        """The filters as SQL conditions carrying this request's values."""
+        return self._conditions(_value)
+
+    def _conditions(self, bind: _Bind) -> list[ColumnElement[bool]]:
+        """The conditions of the given filters; ``bind`` makes each value (itself, or a named
+        parameter of :meth:`params`)."""
+        out: list[ColumnElement[bool]] = [Memory.workspace_id == bind("f_workspace_id", self.workspace_id)]
         if self.memory_type:
-            out.append(Memory.memory_type == self.memory_type)
+            out.append(Memory.memory_type == bind("f_memory_type", self.memory_type))
         if self.target is not None:
-            out.append(Memory.target == self.target)
+            out.append(Memory.target == bind("f_target", self.target))
         if self.min_score is not None:
-            out.append(Memory.score >= self.min_score)
+            out.append(Memory.score >= bind("f_min_score", self.min_score))
         if self.created_after is not None:
-            out.append(Memory.time_created >= self.created_after)
+            out.append(Memory.time_created >= bind("f_created_after", self.created_after))
         if self.created_before is not None:
-            out.append(Memory.time_created < self.created_before)
+            out.append(Memory.time_created < bind("f_created_before", self.created_before))
         if self.event_after is not None:
-            out.append(Memory.event_time >= self.event_after)
+            out.append(Memory.event_time >= bind("f_event_after", self.event_after))
         if self.event_before is not None:
-            out.append(Memory.event_time < self.event_before)
+            out.append(Memory.event_time < bind("f_event_before", self.event_before))
         if self.metadata:
             # JSONB containment: only equality of given keys, never an operator from the caller.
-            out.append(Memory.metadata_.contains(self.metadata))
+            out.append(Memory.metadata_.contains(bind("f_metadata", self.metadata, Memory.metadata_.type)))
         return out
+
+
+class _Bind(Protocol):
+    def __call__(self, name: str, value: Any, type_: Any = None) -> Any: ...
+
+
+def _value(name: str, value: Any, type_: Any = None) -> Any:
+    """A filter's own value, bound by the comparison it is in."""
+    return value
+
+
+def _placeholder(name: str, value: Any, type_: Any = None) -> Any:
+    """A named parameter in place of a filter's value (see ``SearchFilters.params``)."""
+    return bindparam(name, type_=type_)
 
 
 @dataclass
