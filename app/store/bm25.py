@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, Select, Text, any_, cast, func, literal, select
+from sqlalchemy import ColumnElement, Float, Select, Text, cast, func, literal, literal_column, select
 from sqlalchemy.dialects.postgresql import REGCONFIG, TSQUERY
 
 from app.models import Memory
@@ -27,6 +27,9 @@ from app.models import Memory
 BM25_K1 = 1.2
 BM25_B = 0.75
 TEXT_CONFIG = literal("english", REGCONFIG)  # typed: there is no (varchar, varchar) variant
+# Constants of type "char" and "char"[] (a bound varchar would match no variant of the functions).
+_WEIGHT_A: ColumnElement[Any] = literal_column("'A'::\"char\"")
+_ONLY_A: ColumnElement[Any] = literal_column("'{a}'::\"char\"[]")
 
 
 def any_word_query(text: str | ColumnElement[str]) -> ColumnElement[Any]:
@@ -56,9 +59,11 @@ def ranked_bm25(
         .where(*clauses, Memory.search_text.op("@@")(any_word_query(text)))
         .cte(f"{name}_matched")
     )
-    words = (
-        func.unnest(matched.c.search_text).table_valued("lexeme", "positions", "weights").render_derived("w")
-    )
+    # Only the query's lexemes of each memory: stored lexemes carry no weight (D), so the query's
+    # are marked A and the A's kept, in C, instead of unnesting every lexeme of every matching
+    # memory and comparing each in SQL (measured: the text list 7.3 -> 5.1 ms per query).
+    query_lexemes = func.ts_filter(func.setweight(matched.c.search_text, _WEIGHT_A, lexemes), _ONLY_A)
+    words = func.unnest(query_lexemes).table_valued("lexeme", "positions", "weights").render_derived("w")
     postings = (
         select(
             matched.c.memory_id,
@@ -68,7 +73,6 @@ def ranked_bm25(
         )
         # A function in FROM sees the rows before it (implicitly LATERAL).
         .select_from(matched.join(words, literal(True)))
-        .where(words.c.lexeme == any_(lexemes))
         .cte(f"{name}_postings")
     )
     frequency = (

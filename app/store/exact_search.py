@@ -13,15 +13,21 @@ are added on the same scale:
 
 Measured on conversational recall (docs/benchmarks.md): normalised-score fusion beat
 reciprocal rank fusion of the same two lists, and each lift added recall on its own.
+
+The text list needs no query vector, so a caller that must still embed the query can rank the
+words first (:func:`rank_text_exactly`, in its own statement, while the query is embedded) and
+hand the list to :func:`exact_hybrid`, which then ranks only the vectors.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Integer, Select, Text, and_, bindparam, case, func, literal, select, union
+from sqlalchemy import Float, Integer, Select, Text, and_, bindparam, case, func, literal, select, union
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
@@ -39,6 +45,49 @@ PEOPLE_LIFT = 0.1
 TIME_LIFT = 0.1
 
 
+@dataclass(frozen=True)
+class TextRanking:
+    """A filtered set's BM25 list, best first, ranked ahead of the rest of the search."""
+
+    memory_ids: list[str]
+    scores: list[float]
+
+
+async def rank_text_exactly(
+    session: AsyncSession, *, filters: SearchFilters, text: str, depth: int, max_rows: int
+) -> TextRanking | None:
+    """The BM25 list of the filtered set, at most ``depth`` long, or None when the set holds
+    more than ``max_rows`` memories (a large set is not ranked exactly; nothing of it is read).
+
+    One statement: the capped count decides, from the index alone, before any BM25 work.
+    """
+    params: dict[str, Any] = {**filters.params(), "text": text, "depth": depth, "max_rows": max_rows}
+    rows = (await session.execute(_text_statement(filters.shape()), params)).all()
+    if rows and rows[0].too_many:
+        return None
+    listed = [row for row in rows if row.memory_id is not None]
+    return TextRanking([row.memory_id for row in listed], [float(row.text_rank) for row in listed])
+
+
+@lru_cache(maxsize=64)
+def _text_statement(shape: tuple[bool, ...]) -> Select[Any]:
+    from app.store.search import SearchFilters
+
+    clauses = SearchFilters.of_shape(shape).bound_clauses()
+    max_rows = bindparam("max_rows", type_=Integer)
+    capped = select(literal(1)).select_from(Memory).where(*clauses).limit(max_rows + 1).subquery()
+    too_many = select(func.count()).select_from(capped).scalar_subquery() > max_rows
+    ranked = ranked_bm25(
+        bindparam("text", type_=Text), [*clauses, ~too_many], bindparam("depth", type_=Integer)
+    ).subquery("ranked")
+    # One row with too_many and no memory when nothing matched (or the set is too large).
+    return (
+        select(too_many.label("too_many"), ranked.c.memory_id, ranked.c.text_rank)
+        .select_from(select(literal(1)).subquery("one").outerjoin(ranked, literal(True)))
+        .order_by(ranked.c.rank)
+    )
+
+
 def _normalised(value: Any, low: Any, high: Any) -> Any:
     """(value - low) / (high - low), 1 when the list's scores are all equal, never below 0."""
     return func.greatest(func.coalesce((value - low) / func.nullif(high - low, 0), 1.0), 0.0)
@@ -54,8 +103,12 @@ async def exact_hybrid(
     text: str,
     people: list[str],
     time_range: tuple[datetime, datetime] | None,
+    text_ranking: TextRanking | None = None,
 ) -> list[tuple[Memory, float | None, float | None, float]]:
     """(memory, similarity, text score, fused score), best first, at most ``top_k``.
+
+    ``text_ranking``, when given, is the text list of this ``text`` and filters at this
+    ``depth`` (from :func:`rank_text_exactly`); it is used instead of ranking the words again.
 
     The statement depends only on which inputs are given (its shape); it is built once per
     shape with bound parameters and run with this request's values (building and compiling it
@@ -70,11 +123,14 @@ async def exact_hybrid(
         text=has_text,
         people=bool(people),
         time=time_range is not None,
+        ranked_text=has_text and text_ranking is not None,
     )
     params: dict[str, Any] = {**filters.params(), "top_k": top_k, "depth": depth}
     if embedding is not None:
         params["embedding"] = embedding
-    if has_text:
+    if has_text and text_ranking is not None:
+        params["ranked_ids"], params["ranked_scores"] = text_ranking.memory_ids, text_ranking.scores
+    elif has_text:
         params["text"] = text
     if people:
         params["people"] = people
@@ -97,7 +153,9 @@ async def exact_hybrid(
 
 
 @lru_cache(maxsize=256)
-def _statement(shape: tuple[bool, ...], *, vector: bool, text: bool, people: bool, time: bool) -> Select[Any]:
+def _statement(
+    shape: tuple[bool, ...], *, vector: bool, text: bool, people: bool, time: bool, ranked_text: bool = False
+) -> Select[Any]:
     """The exact hybrid statement of one shape, every value a bound parameter."""
     from app.store.search import SearchFilters
 
@@ -123,7 +181,10 @@ def _statement(shape: tuple[bool, ...], *, vector: bool, text: bool, people: boo
         if in_range is not None:
             # The range's own nearest memories join the candidates (they may be in neither list).
             lists.append(base.where(in_range).order_by(distance + 0.0).limit(depth).cte("e"))
-    if text:
+    if text and ranked_text:
+        text_list = _given_text_list().cte("t")
+        lists.append(text_list)
+    elif text:
         text_list = ranked_bm25(bindparam("text", type_=Text), clauses, depth).cte("t")
         lists.append(text_list)
     candidates = union(*(select(x.c.memory_id) for x in lists)).subquery("candidates")
@@ -172,3 +233,15 @@ def _statement(shape: tuple[bool, ...], *, vector: bool, text: bool, people: boo
         .order_by(fused.desc(), Memory.memory_id)
         .limit(bindparam("top_k", type_=Integer))
     )
+
+
+def _given_text_list() -> Select[Any]:
+    """A text list passed in as two arrays (ids and scores, best first), as ranked_bm25's columns."""
+    given = (
+        func.unnest(
+            bindparam("ranked_ids", type_=ARRAY(Text)), bindparam("ranked_scores", type_=ARRAY(Float))
+        )
+        .table_valued("memory_id", "text_rank", with_ordinality="rank")
+        .render_derived("given")
+    )
+    return select(given.c.memory_id, given.c.text_rank, literal(1.0).label("weight"), given.c.rank)

@@ -24,7 +24,7 @@ from sqlalchemy.orm import defer
 
 from app.errors import InvalidInput
 from app.models import Memory
-from app.store.exact_search import exact_hybrid
+from app.store.exact_search import TextRanking, exact_hybrid
 from app.store.people import MAX_TARGETS, names_in, people_params, targets_subquery
 
 SearchMode = Literal["vector", "text", "hybrid"]
@@ -160,6 +160,9 @@ class SearchRequest:
     # Look for known targets (people) named in ``text``: their memories get ranked lists of
     # their own in the fusion (app.store.people). Only without a target filter.
     find_people: bool = False
+    # The text list of ``text`` under these filters at depth ``top_k * FUSION_DEPTH``, ranked
+    # ahead (app.store.exact_search.rank_text_exactly); used where the set is ranked exactly.
+    text_ranking: TextRanking | None = None
 
 
 @dataclass
@@ -179,7 +182,7 @@ async def search_memories(session: AsyncSession, request: SearchRequest) -> list
     if not use_vector and not use_text:
         return []
     if use_text:
-        _check_text_length(request.text)
+        check_text_length(request.text)
     find_people = request.find_people and request.filters.target is None and bool(request.text.strip())
     scan = await _prepare_scan(
         session, request, request.top_k * FUSION_DEPTH, vector=use_vector, targets=find_people
@@ -195,6 +198,7 @@ async def search_memories(session: AsyncSession, request: SearchRequest) -> list
             text=request.text,
             people=people,
             time_range=request.boost_event_range,
+            text_ranking=request.text_ranking,
         )
         hits = [SearchHit(m, similarity, text_rank, fused) for m, similarity, text_rank, fused in rows]
     elif use_vector and not use_text and request.boost_event_range is None:
@@ -207,7 +211,8 @@ async def search_memories(session: AsyncSession, request: SearchRequest) -> list
     return hits
 
 
-def _check_text_length(text: str) -> None:
+def check_text_length(text: str) -> None:
+    """A 400 for a text query too long for PostgreSQL's full-text parser."""
     # PostgreSQL builds a tsquery as a tree as deep as its words; far past this it overflows.
     # "or" is web-search syntax (the personal flow joins words with it), not a word.
     words = sum(1 for word in text.split() if word.lower() != "or")

@@ -2,7 +2,9 @@
 
 1. resolve_query_time  time phrases in the query become a range (app.timeexpr; the LLM only
                        for a phrase the resolver cannot read, and only when one is configured)
-2. embed_query         the whole query
+2. embed_query         the whole query, while
+   rank_words          the words are ranked (BM25) in the database, where the memories
+                       searched are few enough to be ranked exactly (the usual case)
 3. search_facts        one hybrid SQL search over the user's personal memories (every user's
                        without user_name), people named in the query and the range's facts
                        lifted (app.store.exact_search); facts in the range first, insights lifted
@@ -26,8 +28,17 @@ from app.pipelines.base import Pipeline, PipelineContext, clamp_top_k
 from app.pipelines.personal.facts import describe_time, message_text, render_prompt
 from app.schemas.personal import RetrievePersonalMemoryRequest
 from app.services import Services
+from app.store.exact_search import TextRanking, rank_text_exactly
 from app.store.memories import format_time, memory_to_reme, parse_time
-from app.store.search import SearchFilters, SearchHit, SearchRequest, search_memories
+from app.store.search import (
+    EXACT_SCAN_MAX_ROWS,
+    FUSION_DEPTH,
+    SearchFilters,
+    SearchHit,
+    SearchRequest,
+    check_text_length,
+    search_memories,
+)
 from app.timeexpr import (
     TimeOutOfRange,
     TimeRange,
@@ -67,6 +78,7 @@ class RetrieveContext(PipelineContext):
     # The query without its time phrases, for the full-text list (so "weekend" matches no word).
     search_text: str = ""
     embedding: list[float] | None = None
+    text_ranking: TextRanking | None = None
     hits: list[SearchHit] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -139,18 +151,35 @@ async def embed_query(ctx: RetrieveContext) -> None:
     ctx.embedding = (await ctx.services.embedder.embed([ctx.query]))[0]
 
 
+async def rank_words(ctx: RetrieveContext) -> None:
+    """The text list of the search, ranked while the query is embedded (it needs no vector)."""
+    text = _any_word(ctx.search_text)
+    if not text.strip():
+        return
+    check_text_length(text)
+    async with ctx.services.db.read_session() as session:
+        ctx.text_ranking = await rank_text_exactly(
+            session,
+            filters=_filters(ctx),
+            text=text,
+            depth=ctx.top_k * CANDIDATE_FACTOR * FUSION_DEPTH,
+            max_rows=EXACT_SCAN_MAX_ROWS,
+        )
+
+
 async def search_facts(ctx: RetrieveContext) -> None:
     """Hybrid search of the user's memories (without a user, the workspace's); facts in the time
     range come first, then by fused score."""
     time_range = ctx.time_range
     request = SearchRequest(
-        filters=SearchFilters(workspace_id=ctx.workspace_id, memory_type="personal", target=ctx.user_name),
+        filters=_filters(ctx),
         top_k=ctx.top_k * CANDIDATE_FACTOR,
         mode="hybrid",
         embedding=ctx.embedding,
         text=_any_word(ctx.search_text),
         boost_event_range=(time_range.start, time_range.end) if time_range else None,
         find_people=ctx.user_name is None,
+        text_ranking=ctx.text_ranking,
     )
     async with ctx.services.db.read_session() as session:
         hits = await search_memories(session, request)
@@ -164,6 +193,10 @@ async def search_facts(ctx: RetrieveContext) -> None:
         return in_range, hit.fused_score + lift
 
     ctx.hits = sorted(hits, key=rank, reverse=True)[: ctx.top_k]
+
+
+def _filters(ctx: RetrieveContext) -> SearchFilters:
+    return SearchFilters(workspace_id=ctx.workspace_id, memory_type="personal", target=ctx.user_name)
 
 
 def _any_word(text: str) -> str:
@@ -196,7 +229,9 @@ async def rerank_facts(ctx: RetrieveContext) -> None:
     ctx.hits = [ctx.hits[i] for i in order]
 
 
-RETRIEVE = Pipeline[RetrieveContext](FLOW, [resolve_query_time, embed_query, search_facts, rerank_facts])
+RETRIEVE = Pipeline[RetrieveContext](
+    FLOW, [resolve_query_time, (embed_query, rank_words), search_facts, rerank_facts]
+)
 
 
 async def retrieve_personal_memory(
