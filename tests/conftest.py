@@ -31,6 +31,7 @@ CITUS_MODULES = frozenset(
         "test_task_record",
         "test_task_retrieve",
         "test_task_summary",
+        "test_text_ranked_ahead",
         "test_tool_record",
         "test_tool_retrieve",
         "test_tool_summary",
