@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -279,6 +280,8 @@ def load_sizes(bench: Bench, driver: Driver, sizes: list[int], interleaved: int)
             )
             rows.append(_rate("mem0", "Memory.add infer=False", len(sample), sum(mem0_seconds), **extra))
         rest = items[len(sample) :]
+        if not rest:
+            continue
         total = sum(mem0_seconds)
         for start in range(0, len(rest), ADD_CHUNK):
             chunk = [{"text": i["text"], "metadata": i["metadata"]} for i in rest[start : start + ADD_CHUNK]]
@@ -402,6 +405,60 @@ def search_sizes(
     return rows
 
 
+def search_parts(bench: Bench, driver: Driver, sizes: list[int], count: int) -> list[dict[str, Any]]:
+    """Where mem0's search time goes: its embedding call, vector search and keyword search."""
+    texts = datagen.queries(count, seed=45)
+    rows = []
+    for size in sizes:
+        parts: dict[str, list[float]] = {"embed": [], "vector": [], "keyword": []}
+        for query in texts:
+            answer = driver.call(
+                op="search_parts",
+                collection=collection(size),
+                user_id=workspace(size),
+                query=query,
+                top_k=TOP_K,
+            )
+            for name, samples in parts.items():
+                samples.append(float(answer[name]))
+        row = {"size": size, **{name: latency_summary(samples) for name, samples in parts.items()}}
+        rows.append(row)
+        log(f"mem0 search parts {label(size)}: " + ", ".join(f"{k} p50 {row[k]['p50_ms']} ms" for k in parts))
+    return rows
+
+
+# mem0 2.2.1's vector search statement (mem0/vector_stores/pgvector.py, ``PGVector.search``) for
+# a user filter, with its over-fetch of 60 for a top 5.
+MEM0_VECTOR_SQL = (
+    'SELECT id, vector <=> $1::text::vector AS distance, payload FROM "{table}" '
+    "WHERE payload->>'user_id' = $2 ORDER BY distance LIMIT 60"
+)
+
+
+def explain_vector_search(bench: Bench, sizes: list[int]) -> list[dict[str, Any]]:
+    """``EXPLAIN (ANALYZE, BUFFERS)`` of mem0's vector search statement, once per size."""
+    assert bench.ours is not None and bench.stand_in is not None
+    query = datagen.queries(1, seed=46)[0]
+    body = {"model": "bench", "input": [query]}
+    vector = httpx.post(f"{bench.stand_in.base_url}/embeddings", json=body, timeout=30).json()
+    literal = "[" + ",".join(f"{x:.7g}" for x in vector["data"][0]["embedding"]) + "]"
+
+    async def explain() -> list[dict[str, Any]]:
+        connection = await asyncpg.connect(**{**bench.ours.dsn(), "database": DATABASE})  # type: ignore[union-attr]
+        try:
+            out = []
+            for size in sizes:
+                sql = MEM0_VECTOR_SQL.format(table=collection(size))
+                lines = await connection.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", literal, workspace(size))
+                plan = [re.sub(r"'\[[^\]]*\]'", "'[...]'", line[0]) for line in lines]
+                out.append({"size": size, "statement": sql, "plan": plan})
+            return out
+        finally:
+            await connection.close()
+
+    return asyncio.run(explain())
+
+
 def ratios(search: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """mem0's in-process latency over ours over HTTP, per size, route and percentile."""
     out = []
@@ -463,6 +520,8 @@ def run(
         results["adds"] = load_sizes(bench, driver, sizes, interleaved_adds)
         results["search"] = search_sizes(bench, driver, sizes, requests, warmup)
         results["ratios"] = ratios(results["search"])
+        results["explain"] = explain_vector_search(bench, sizes)
+        results["search_parts"] = search_parts(bench, driver, sizes, 50 if requests >= 100 else 20)
         if infer_count > 0:
             results["infer"] = infer_adds(bench, driver, infer_count)
         results["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
@@ -514,6 +573,16 @@ def markdown(results: dict[str, Any]) -> str:
                 "yes" if r["interleaved"] else "no",
             )
         )
+    parts = results.get("search_parts") or []
+    if parts:
+        out += ["", _line("memories", "mem0 step", "p50 ms", "p95 ms"), "|---:|---|---:|---:|"]
+        for row in parts:
+            for name, title in (
+                ("embed", "query embedding"),
+                ("vector", "vector search, top 60"),
+                ("keyword", "keyword search, top 60"),
+            ):
+                out.append(_line(f"{row['size']:,}", title, row[name]["p50_ms"], row[name]["p95_ms"]))
     infer = results.get("infer")
     if infer:
         out += [

@@ -14,6 +14,9 @@ benchmark and this process is not in the figures. Requests:
   ``Memory.add`` per item, in order; answers the total ``seconds`` and ``added``.
 - ``{"op": "search", "collection": C, "user_id": U, "query": Q, "top_k": K}``: one
   ``Memory.search``; answers ``seconds`` and ``returned``.
+- ``{"op": "search_parts", ...}`` (as ``search``): the three store-facing steps of
+  ``Memory.search`` timed apart on one query: the query embedding, the vector search (top 60,
+  as mem0 over-fetches for a top 5) and the full-text keyword search.
 - ``{"op": "count", "collection": C}``: rows in the collection's table.
 - ``{"op": "quit"}``.
 
@@ -121,6 +124,20 @@ def main() -> None:
             )
             seconds = time.perf_counter() - started
             return {"seconds": seconds, "returned": len(found.get("results", []))}
+        if op == "search_parts":
+            target = memory(request["collection"])
+            filters = {"user_id": request["user_id"]}
+            internal = max(int(request.get("top_k", 5)) * 4, 60)  # Memory._search_vector_store
+            started = time.perf_counter()
+            vector = target.embedding_model.embed(request["query"], "search")
+            embedded = time.perf_counter()
+            target.vector_store.search(
+                query=request["query"], vectors=vector, top_k=internal, filters=filters
+            )
+            searched = time.perf_counter()
+            target.vector_store.keyword_search(query=request["query"], top_k=internal, filters=filters)
+            done = time.perf_counter()
+            return {"embed": embedded - started, "vector": searched - embedded, "keyword": done - searched}
         if op == "count":
             return {"count": int(memory(request["collection"]).vector_store.col_info()["count"])}
         raise ValueError(f"unknown op {op!r}")
