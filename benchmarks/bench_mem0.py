@@ -37,6 +37,7 @@ from typing import Any
 import asyncpg
 import httpx
 
+from app.store.memories import embedding_text
 from benchmarks import datagen
 from benchmarks.bench_load import LoadPlan, label, populate, workspace
 from benchmarks.common import (
@@ -209,9 +210,12 @@ def mem0_items(size: int) -> list[dict[str, Any]]:
     """The memories ours holds in ``workspace(size)``: mem0 stores the text our vectors encode."""
     items = []
     for record in datagen.generate(workspace(size), size):
-        text = record["when_to_use"] or record["content"]
-        if record["memory_type"] == "personal" and record["target"] not in text:
-            text = f"{record['target']}: {text}"
+        text = embedding_text(
+            record["when_to_use"],
+            record["content"],
+            memory_type=record["memory_type"],
+            target=record.get("target", ""),
+        )
         metadata = {"memory_type": record["memory_type"], "content": record["content"]}
         items.append({"text": text, "metadata": metadata, "record": record})
     return items
