@@ -624,6 +624,9 @@ def main() -> None:
     )
     started = time.perf_counter()
     results: dict[str, Any] = {"machine": machine_info(), "args": vars(args), "dim": args.dim}
+    results["git"] = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO
+    ).stdout.strip()
     bench = Bench(dim=args.dim, with_peer=False, workdir=args.workdir, keep=args.keep)
     with bench:
         results["load"] = populate(bench, plan)
@@ -637,9 +640,6 @@ def main() -> None:
         )
     results["wall_seconds"] = round(time.perf_counter() - started, 1)
     results["machine"]["load_average_after"] = machine_info()["load_average"]
-    results["git"] = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO
-    ).stdout.strip()
     write_results("mem0", results, args.out)
     print(markdown(results["mem0"]))
     print(f"\nthis python: {sys.version.split()[0]}", file=sys.stderr)
