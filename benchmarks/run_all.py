@@ -2,6 +2,10 @@
 
     python -m benchmarks.run_all [--name NAME] [--quick] [--sizes 1000,5000,10000,100000]
                                  [--peer-sizes 1000,5000] [--no-peer] [--peer-venv PATH]
+                                 [--mem0-sizes 1000,10000] [--mem0-venv PATH] [--skip mem0,...]
+
+The mem0 step (``bench_mem0``) runs last, when its venv exists or can be created; when it
+cannot, the results say why and the other steps stand.
 
 Writes ``benchmarks/results/<NAME>.json`` (default ``latest``) and prints markdown tables
 with the targets of DESIGN.md section 10.
@@ -13,11 +17,13 @@ import argparse
 import asyncio
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 from benchmarks import (
     bench_concurrency,
     bench_load,
+    bench_mem0,
     bench_pipeline,
     bench_recall,
     bench_retrieval,
@@ -40,6 +46,7 @@ TARGET_SPEEDUP = 100.0
 TARGET_LOAD_PER_S = 2000.0
 TARGET_RECALL = 0.95
 TARGET_OVERHEAD_MS = 20.0
+TARGET_MEM0_RATIO = 10.0
 
 
 def _sizes(text: str) -> list[int]:
@@ -158,6 +165,10 @@ def _target_rows(results: dict[str, Any]) -> list[tuple[str, Any, str, bool | No
             p50 = row["overhead_per_trajectory"]["p50_ms"]
             name = f"summary_task_memory overhead/trajectory, {row['trajectories_per_request']} per request"
             rows.append((name, f"{p50} ms", "<= 20 ms", p50 <= TARGET_OVERHEAD_MS))
+    for r in results.get("mem0", {}).get("ratios", []):
+        name = f"mem0 Memory.search p50 / ours {r['route']} p50 at {label(r['size'])}"
+        met = (r["p50"] is not None and r["p50"] >= TARGET_MEM0_RATIO) if r["size"] >= 10_000 else None
+        rows.append((name, f"{r['p50']}x", ">= 10x at 10k", met))
     for r in results.get("sql_floor", {}).get("floor", []):
         service = _find(retrieval, side="ours", route="/v1 search", size=r["size"])
         if service:
@@ -179,7 +190,30 @@ def markdown(results: dict[str, Any]) -> str:
         "|---|---:|---:|---|",
     ]
     out += [_line(name, value, target, _mark(met)) for name, value, target, met in _target_rows(results)]
+    if results.get("mem0", {}).get("search"):
+        out += ["", bench_mem0.markdown(results["mem0"])]
     return "\n".join(out)
+
+
+def mem0_step(bench: Any, args: argparse.Namespace, plan: LoadPlan, requests: int) -> dict[str, Any]:
+    """The mem0 comparison on the sizes both sides hold, or why it did not run."""
+    sizes = [1000] if args.quick else _sizes(args.mem0_sizes)
+    sizes = [s for s in sizes if s in plan.ours]
+    if not sizes:
+        return {"skipped": f"none of the mem0 sizes {args.mem0_sizes} is loaded on our side"}
+    try:
+        bench_mem0.ensure_mem0(args.mem0_venv)
+    except (OSError, RuntimeError, subprocess.CalledProcessError) as error:
+        log(f"mem0 step skipped: its venv cannot be created ({error})")
+        return {"skipped": f"the mem0 venv cannot be created: {error}"}
+    return bench_mem0.run(
+        bench,
+        sizes,
+        requests,
+        interleaved_adds=200 if args.quick else 1000,
+        infer_count=5 if args.quick else 20,
+        venv_dir=args.mem0_venv,
+    )
 
 
 def main() -> None:
@@ -193,7 +227,11 @@ def main() -> None:
     parser.add_argument("--concurrency-total", type=int, default=3200)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument(
-        "--skip", default="", help="comma list of: retrieval,floor,recall,minilm,concurrency,pipeline"
+        "--skip", default="", help="comma list of: retrieval,floor,recall,minilm,concurrency,pipeline,mem0"
+    )
+    parser.add_argument("--mem0-sizes", default="1000,10000", help="mem0 collection sizes (of --sizes)")
+    parser.add_argument(
+        "--mem0-venv", type=Path, default=None, help=f"mem0 venv (default {bench_mem0.default_venv()})"
     )
     args = parser.parse_args()
     skip = set(args.skip.split(","))
@@ -235,6 +273,8 @@ def main() -> None:
             )
         if "pipeline" not in skip:
             results["pipeline"] = bench_pipeline.run(bench, pipeline_requests)
+        if "mem0" not in skip:
+            results["mem0"] = mem0_step(bench, args, plan, requests)
     results["wall_seconds"] = round(time.perf_counter() - started, 1)
     results["machine"]["load_average_after"] = machine_info()["load_average"]
     write_results(args.name, results, args.out or RESULTS_DIR / f"{args.name}.json")
