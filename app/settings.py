@@ -187,6 +187,8 @@ class ServerSettings(BaseModel):
     max_connections: int = Field(default=1000, ge=1)
     # Server processes sharing the port (`reme serve --workers`); "auto": one per core.
     workers: Annotated[int, Field(ge=1)] | Literal["auto"] = 1
+    # The event loop: "auto" is uvloop where it is installed (a dependency on Linux and macOS).
+    loop: Literal["auto", "asyncio", "uvloop"] = "auto"
 
 
 class MetricsSettings(BaseModel):
