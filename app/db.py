@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -13,7 +14,13 @@ from urllib.parse import unquote
 
 from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    InterfaceError,
+    InvalidatePoolError,
+    OperationalError,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from app import citus
@@ -87,9 +94,9 @@ def build_engine(url: str, settings: Settings) -> AsyncEngine:
         poolclass=MeteredPool,
         pool_size=settings.server.pool_size,
         max_overflow=settings.server.max_overflow,
-        pool_pre_ping=True,
         connect_args={"server_settings": {"application_name": application_name()}},
     )
+    ping_idle_connections(engine, settings.database.ping_after_idle)
     instrument_engine(engine, settings.log.slow_statement_ms)
     event.listen(engine.sync_engine, "connect", _plan_each_execution)
     return engine
@@ -105,6 +112,41 @@ def _plan_each_execution(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("SET plan_cache_mode = force_custom_plan")
     cursor.close()
+
+
+# Where a pooled connection records when it was last connected or returned (monotonic seconds).
+_LAST_USED = "reme_last_used"
+
+
+def ping_idle_connections(engine: AsyncEngine, idle_seconds: float) -> None:
+    """Check a pooled connection before use without a round trip, unless it sat idle long.
+
+    SQLAlchemy's ``pool_pre_ping`` pings every checkout, which with asyncpg is BEGIN, an empty
+    statement and ROLLBACK: three round trips, a third of a short retrieval. A server that
+    closed its end (a restart, a terminated backend) is seen for free: the driver has read the
+    end of the stream and marks the connection closed, and then every older pooled connection
+    is dropped too. Only a connection idle longer than ``idle_seconds`` (whose server may have
+    gone silently) pays the ping.
+    """
+    pool = engine.sync_engine.pool
+
+    @event.listens_for(pool, "connect")
+    @event.listens_for(pool, "checkin")
+    def used(dbapi_connection: Any, record: Any) -> None:
+        record.info[_LAST_USED] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def check(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        driver_connection = getattr(dbapi_connection, "driver_connection", None)
+        if driver_connection is not None and driver_connection.is_closed():
+            raise InvalidatePoolError("the database closed a pooled connection")
+        last = record.info.get(_LAST_USED)
+        if last is not None and time.monotonic() - last < idle_seconds:
+            return
+        try:
+            dbapi_connection.ping()
+        except Exception as exc:  # the pool drops this connection and checks out another
+            raise DisconnectionError(f"a pooled connection failed its ping: {exc}") from exc
 
 
 class Database:

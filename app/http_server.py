@@ -178,6 +178,7 @@ def server_config(app: Any, settings: ServerSettings, *, host: str, port: int) -
         host=host,
         port=port,
         http=guarded_protocol(settings),
+        loop=settings.loop,
         log_config=None,
         access_log=False,
         lifespan="on",

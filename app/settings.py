@@ -76,6 +76,8 @@ class EmbeddingSettings(BaseModel):
     batch_size: int = Field(default=64, ge=1, le=2048)
     timeout: float = 30.0
     max_retries: int = 2
+    # Query vectors kept (least recently used out) so that a repeated query skips the model; 0: none.
+    query_cache_size: int = Field(default=1024, ge=0, le=1_000_000)
 
     @property
     def resolved_provider(self) -> Literal["local", "openai"]:
@@ -185,6 +187,8 @@ class ServerSettings(BaseModel):
     max_connections: int = Field(default=1000, ge=1)
     # Server processes sharing the port (`reme serve --workers`); "auto": one per core.
     workers: Annotated[int, Field(ge=1)] | Literal["auto"] = 1
+    # The event loop: "auto" is uvloop where it is installed (a dependency on Linux and macOS).
+    loop: Literal["auto", "asyncio", "uvloop"] = "auto"
 
 
 class MetricsSettings(BaseModel):
@@ -211,6 +215,8 @@ class DatabaseSettings(BaseModel):
     read_url: str | None = None
     # auto: distribute the tables when the citus extension is installed; on: require it; off: never.
     citus: Literal["auto", "on", "off"] = "auto"
+    # A pooled connection idle longer than this (seconds) is pinged before use; 0: before every use.
+    ping_after_idle: float = Field(default=1.0, ge=0)
 
 
 class Settings(BaseSettings):

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR, UUID
 from sqlalchemy.orm import Mapped, mapped_column
@@ -28,6 +29,11 @@ from app.models.base import Base, created_at_column
 
 MEMORY_TYPES = ("task", "personal", "tool")
 SEARCH_TEXT_SQL = "to_tsvector('english', coalesce(when_to_use, '') || ' ' || coalesce(content, ''))"
+
+
+# A task memory's text as the duplicate check compares it (trimmed, spaces collapsed, lower
+# case), hashed so that any length fits an index entry.
+TASK_CONTENT_KEY = r"md5(lower(regexp_replace(btrim(content), '\s+', ' ', 'g')))"
 
 
 class Memory(Base):
@@ -45,6 +51,13 @@ class Memory(Base):
         Index("ix_memory_workspace_event_time", "workspace_id", "event_time"),
         Index("ix_memory_workspace_created_id", "workspace_id", "time_created", "memory_id"),
         Index("ix_memory_workspace_target", "workspace_id", "memory_type", "target"),
+        # The duplicate check of task summaries compares normalised text (app.store.task).
+        Index(
+            "ix_memory_task_content_key",
+            "workspace_id",
+            text(TASK_CONTENT_KEY),
+            postgresql_where=text("memory_type = 'task'"),
+        ),
     )
 
     workspace_id: Mapped[str] = mapped_column(

@@ -11,6 +11,7 @@ import hashlib
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -45,10 +46,52 @@ class Embedder(Protocol):
 
 
 def build_embedder(settings: EmbeddingSettings) -> Embedder:
-    """The embedder the settings ask for: an API when one is configured, else the local model."""
+    """The embedder the settings ask for: an API when one is configured, else the local model;
+    counted and timed, and behind a cache of query vectors unless its size is 0."""
+    model: Embedder
     if settings.resolved_provider == "openai":
-        return MeteredEmbedder(OpenAIEmbedder(settings))
-    return MeteredEmbedder(LocalEmbedder(settings))
+        model = MeteredEmbedder(OpenAIEmbedder(settings))
+    else:
+        model = MeteredEmbedder(LocalEmbedder(settings))
+    if settings.query_cache_size <= 0:
+        return model
+    return QueryCachedEmbedder(model, settings.query_cache_size)
+
+
+class QueryCachedEmbedder:
+    """Keeps the vectors of the last ``size`` single-text calls (queries), least recent out.
+
+    Agents often ask the same thing again (a retry, the same task step): the model call is
+    then skipped. A call of several texts (a write) goes to the model and is not kept. The
+    vectors are stored as float32, which is what both models return, so a hit is the same
+    vector as a miss.
+    """
+
+    def __init__(self, inner: Embedder, size: int) -> None:
+        self.inner = inner
+        self.model_name = inner.model_name
+        self.dim = inner.dim
+        self._size = size
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        if len(texts) != 1:
+            return await self.inner.embed(texts)
+        [text] = texts
+        cached = self._vectors.get(text)
+        if cached is not None:
+            self._vectors.move_to_end(text)
+            vector: list[float] = cached.tolist()
+            return [vector]
+        [vector] = await self.inner.embed(texts)
+        self._vectors[text] = np.asarray(vector, dtype=np.float32)
+        if len(self._vectors) > self._size:
+            self._vectors.popitem(last=False)
+        return [vector]
+
+    async def close(self) -> None:
+        self._vectors.clear()
+        await self.inner.close()
 
 
 class MeteredEmbedder:

@@ -173,8 +173,14 @@ class SearchHit:
     fused_score: float
 
 
-async def search_memories(session: AsyncSession, request: SearchRequest) -> list[SearchHit]:
-    """Run one search; ``similarity`` is cosine similarity, never written to ``score``."""
+async def search_memories(
+    session: AsyncSession, request: SearchRequest, *, ends_transaction: bool = False
+) -> list[SearchHit]:
+    """Run one search; ``similarity`` is cosine similarity, never written to ``score``.
+
+    The search may turn off sorting for the planner of its transaction, and turns it on
+    again after; ``ends_transaction`` (the caller commits right after) saves that round trip.
+    """
     if request.top_k <= 0:
         return []
     use_vector = request.mode in ("vector", "hybrid") and request.embedding is not None
@@ -205,7 +211,7 @@ async def search_memories(session: AsyncSession, request: SearchRequest) -> list
         hits = await _vector_only(session, request, scan.exact)
     else:
         hits = await _fused(session, request, use_vector=use_vector, use_text=use_text, exact=scan.exact)
-    if scan.sort_disabled:
+    if scan.sort_disabled and not ends_transaction:
         # Later statements of the caller's transaction plan normally again.
         await session.execute(select(func.set_config("enable_sort", "on", True)))
     return hits

@@ -40,6 +40,9 @@ same_text AS (
     SELECT c.idx, min(m.memory_id) AS memory_id
     FROM c JOIN memory m
       ON m.workspace_id = :workspace_id AND m.memory_type = 'task'
+     -- through ix_memory_task_content_key (app.models.memory.TASK_CONTENT_KEY), then the texts
+     AND md5(lower(regexp_replace(btrim(m.content), '\s+', ' ', 'g')))
+       = md5(lower(regexp_replace(btrim(c.content), '\s+', ' ', 'g')))
      AND lower(regexp_replace(btrim(m.content), '\s+', ' ', 'g'))
        = lower(regexp_replace(btrim(c.content), '\s+', ' ', 'g'))
     GROUP BY c.idx

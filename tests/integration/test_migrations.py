@@ -59,3 +59,47 @@ async def test_check_reports_a_schema_that_drifted_from_the_models(
                 await conn.run_sync(run, settings, "check")
     finally:
         await engine.dispose()
+
+
+async def test_a_memory_keeps_its_embedding_in_its_row(make_database: Callable[[str], str]) -> None:
+    # Given the schema at head, and a memory whose row is longer than the TOAST threshold
+    url = make_database("reme_embedding_storage")
+    settings = Settings(database_url=url, embedding=EmbeddingSettings(provider="local"))
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(run, settings, "upgrade", "head")
+            await conn.execute(text("INSERT INTO workspace (id) VALUES ('w')"))
+            await conn.execute(
+                text(
+                    "INSERT INTO memory (workspace_id, memory_id, memory_type, content, embedding) "
+                    "SELECT 'w', 'm', 'task', string_agg(md5(g::text), ''), "
+                    "array_fill(0.5, ARRAY[384])::vector FROM generate_series(1, 40) AS g"
+                )
+            )
+            # when the table's out-of-line storage is measured
+            toasted = await conn.scalar(
+                text("SELECT pg_relation_size(reltoastrelid) FROM pg_class WHERE relname = 'memory'")
+            )
+            out_of_line = await conn.scalar(text("SELECT pg_column_toast_chunk_id(embedding) FROM memory"))
+            # and how the words are stored: compressed in place shows as a size below the raw one
+            words_raw, words_stored = (
+                await conn.execute(
+                    text(
+                        "SELECT pg_column_size(search_text::text::tsvector), pg_column_size(search_text) "
+                        "FROM memory"
+                    )
+                )
+            ).one()
+            words_out_of_line = await conn.scalar(
+                text("SELECT pg_column_toast_chunk_id(search_text) FROM memory")
+            )
+    finally:
+        await engine.dispose()
+
+    # then the vector stayed in the row (the long content went out of line instead)
+    assert out_of_line is None
+    assert toasted > 0
+    # and so did the words, uncompressed (full-text search reads them for every matching row)
+    assert words_out_of_line is None
+    assert words_stored == words_raw

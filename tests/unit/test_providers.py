@@ -14,7 +14,13 @@ import pytest
 from pydantic import BaseModel, SecretStr
 
 from app.errors import EmbeddingUnavailable, LLMTimeout, LLMUnavailable
-from app.providers.embeddings import LocalEmbedder, MeteredEmbedder, OpenAIEmbedder, build_embedder
+from app.providers.embeddings import (
+    LocalEmbedder,
+    MeteredEmbedder,
+    OpenAIEmbedder,
+    QueryCachedEmbedder,
+    build_embedder,
+)
 from app.providers.llm import LLMClient, TokenUsage
 from app.settings import EmbeddingSettings, LLMSettings
 from tests.support.standin import StandInOpenAI, schema_name
@@ -254,9 +260,47 @@ async def test_openai_embedder_handles_empty_inputs(standin: StandInOpenAI) -> N
 def test_build_embedder_chooses_by_provider(standin: StandInOpenAI) -> None:
     local, remote = build_embedder(EmbeddingSettings()), build_embedder(embedding_settings(standin))
 
-    # Either one is wrapped to be counted and timed (/metrics).
-    assert isinstance(local, MeteredEmbedder) and isinstance(local.inner, LocalEmbedder)
-    assert isinstance(remote, MeteredEmbedder) and isinstance(remote.inner, OpenAIEmbedder)
+    # Either one is wrapped to be counted and timed (/metrics), behind the query cache.
+    for built, model in ((local, LocalEmbedder), (remote, OpenAIEmbedder)):
+        assert isinstance(built, QueryCachedEmbedder)
+        assert isinstance(built.inner, MeteredEmbedder) and isinstance(built.inner.inner, model)
+
+
+def test_build_embedder_without_a_query_cache(standin: StandInOpenAI) -> None:
+    built = build_embedder(embedding_settings(standin, query_cache_size=0))
+
+    assert isinstance(built, MeteredEmbedder) and isinstance(built.inner, OpenAIEmbedder)
+
+
+async def test_a_repeated_query_is_embedded_once_and_gets_the_same_vector(standin: StandInOpenAI) -> None:
+    embedder = build_embedder(embedding_settings(standin, query_cache_size=2))
+
+    first = await embedder.embed(["how to deploy"])
+    again = await embedder.embed(["how to deploy"])
+    await embedder.close()
+
+    assert again == first
+    assert [request["input"] for request in standin.embedding_requests] == [["how to deploy"]]
+
+
+async def test_the_query_cache_drops_the_least_recently_used_query(standin: StandInOpenAI) -> None:
+    embedder = build_embedder(embedding_settings(standin, query_cache_size=2))
+
+    for query in ["a", "b", "a", "c", "a", "b"]:  # "b" is the least recent when "c" comes in
+        await embedder.embed([query])
+    await embedder.close()
+
+    assert [request["input"] for request in standin.embedding_requests] == [["a"], ["b"], ["c"], ["b"]]
+
+
+async def test_texts_of_a_write_are_not_cached(standin: StandInOpenAI) -> None:
+    embedder = build_embedder(embedding_settings(standin, query_cache_size=8))
+
+    await embedder.embed(["one", "two"])
+    await embedder.embed(["one"])
+    await embedder.close()
+
+    assert [request["input"] for request in standin.embedding_requests] == [["one", "two"], ["one"]]
 
 
 # -- local model -----------------------------------------------------------------------------

@@ -182,7 +182,7 @@ async def search_facts(ctx: RetrieveContext) -> None:
         text_ranking=ctx.text_ranking,
     )
     async with ctx.services.db.read_session() as session:
-        hits = await search_memories(session, request)
+        hits = await search_memories(session, request, ends_transaction=True)
     bonus = ctx.services.settings.personal.insight_bonus
 
     def rank(hit: SearchHit) -> tuple[bool, float]:

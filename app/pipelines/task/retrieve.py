@@ -94,7 +94,7 @@ async def search_task_memories(ctx: RetrievalContext) -> None:
         filters=ctx.search_filters, top_k=top_k, mode=ctx.mode, embedding=ctx.embedding, text=ctx.query
     )
     async with ctx.services.db.read_session() as session:
-        ctx.hits = await search_memories(session, request)
+        ctx.hits = await search_memories(session, request, ends_transaction=True)
 
 
 async def rerank_memories(ctx: RetrievalContext) -> None:

@@ -64,7 +64,7 @@ class MemoriesController(Controller):
         if query:
             request = await self._search_request(services, filters, params)
             async with services.db.session() as session:
-                hits = await search_memories(session, request)
+                hits = await search_memories(session, request, ends_transaction=True)
         else:
             async with services.db.session() as session:
                 found = await list_memories(

@@ -28,5 +28,5 @@ class SearchController(Controller):
         embedding = None if data.mode == "text" else (await services.embedder.embed([data.query]))[0]
         request = data.to_request(workspace_id, embedding)
         async with services.db.read_session() as session:
-            hits = await search_memories(session, request)
+            hits = await search_memories(session, request, ends_transaction=True)
         return SearchOut(items=[SearchHitOut.of_hit(h) for h in hits])

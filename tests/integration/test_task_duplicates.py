@@ -1,0 +1,76 @@
+"""The duplicate check of task summaries: same text (normalised) found through its index."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.db import Database
+from app.settings import Settings
+from app.store.task import _STORED_DUPLICATES_SQL, DuplicateProbe, find_stored_duplicates
+
+WORKSPACE = "dup-check"
+
+
+@pytest.fixture
+async def stored(engine: AsyncEngine) -> AsyncIterator[str]:
+    """Task memories "Step <n> of the task", with vectors far from the probes'."""
+    async with engine.begin() as conn:
+        await conn.execute(text("INSERT INTO workspace (id) VALUES (:ws)"), {"ws": WORKSPACE})
+        await conn.execute(
+            text(
+                "INSERT INTO memory (workspace_id, memory_id, memory_type, content, embedding) "
+                "SELECT :ws, 'm' || i, 'task', 'Step ' || i || ' of the task', "
+                "array_fill(-1.0, ARRAY[384])::vector FROM generate_series(1, 500) AS i"
+            ),
+            {"ws": WORKSPACE},
+        )
+        await conn.execute(text("ANALYZE memory"))
+    yield WORKSPACE
+    async with engine.begin() as conn:
+        await conn.execute(text("DELETE FROM workspace WHERE id = :ws"), {"ws": WORKSPACE})
+
+
+@pytest.fixture
+async def database(settings: Settings) -> AsyncIterator[Database]:
+    db = Database(settings)
+    await db.start()
+    yield db
+    await db.stop()
+
+
+def probe(content: str) -> DuplicateProbe:
+    return DuplicateProbe([1.0] * 384, content)
+
+
+async def test_a_candidate_with_the_text_of_a_stored_memory_is_its_duplicate(
+    database: Database, stored: str
+) -> None:
+    async with database.session() as session:
+        found = await find_stored_duplicates(
+            session, stored, [probe("new advice"), probe("  step 7   OF the task ")], 0.99
+        )
+
+    assert found == {1: "m7"}
+
+
+async def test_the_same_text_check_reads_the_normalised_text_index(database: Database, stored: str) -> None:
+    async with database.session() as session:
+        await session.execute(text("SET LOCAL enable_seqscan = off"))
+        plan = "\n".join(
+            row[0]
+            for row in await session.execute(
+                text(f"EXPLAIN {_STORED_DUPLICATES_SQL.text}"),
+                {
+                    "vectors": ["[" + ",".join(["1"] * 384) + "]"],
+                    "contents": ["step 7 of the task"],
+                    "workspace_id": stored,
+                    "max_distance": 0.01,
+                },
+            )
+        )
+
+    assert "ix_memory_task_content_key" in plan
