@@ -50,7 +50,6 @@ def run_load(args: argparse.Namespace) -> int:
     from app.errors import ReMeError
     from app.store.memory_lines import read_memory_file
     from app.store.transfer import write_memories
-    from app.store.vector_index import build_vector_index
     from app.store.workspaces import require_valid_workspace_id
 
     file: Path = args.file
@@ -80,8 +79,10 @@ def run_load(args: argparse.Namespace) -> int:
                     on_progress=bar.update,
                 )
             timings["rows"] = time.perf_counter() - started
-            # A large load sets the vector index aside; build it now rather than leave it to a server.
-            if await build_vector_index(services.db, services.settings.load):
+            # A large load sets the vector index aside: build it now, a command has no background.
+            if services.index_builder.pending:
+                print("building the vector index ...", file=sys.stderr, flush=True)
+                await services.index_builder.finish()
                 timings["index"] = time.perf_counter() - started - timings["rows"]
             return count
 

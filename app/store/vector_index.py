@@ -120,6 +120,7 @@ class VectorIndexBuilder:
         self._db = db
         self._settings = settings
         self._wanted = asyncio.Event()
+        self._hurry = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     def request(self) -> None:
@@ -128,15 +129,24 @@ class VectorIndexBuilder:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="vector index build")
 
-    async def wait(self) -> None:
-        """Until no build is pending (tests, benchmarks and `reme load` use it)."""
+    async def finish(self) -> None:
+        """Build now what is pending, without the pause, and return once it is built.
+
+        `reme load` ends with it: a command has no background to leave the build to.
+        """
+        self._hurry.set()
         while self._task is not None and not self._task.done():
             await asyncio.shield(self._task)
+
+    @property
+    def pending(self) -> bool:
+        return self._task is not None and not self._task.done()
 
     async def _run(self) -> None:
         while self._wanted.is_set():
             # Loads often come in a row: a short pause lets the next one in before the build.
-            await asyncio.sleep(self._settings.index_rebuild_delay_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._hurry.wait(), self._settings.index_rebuild_delay_seconds)
             self._wanted.clear()
             try:
                 await build_vector_index(self._db, self._settings)
