@@ -120,7 +120,7 @@ class LoadSettings(BaseModel):
     # into a table of at most this many rows, drops the vector index and has it built after
     # the commit (0 disables it): building a graph is much cheaper than growing it row by row.
     index_rebuild_min_rows: int = Field(default=1000, ge=1)
-    index_rebuild_min_share: float = Field(default=0.3, ge=0.0, le=1.0)
+    index_rebuild_min_share: float = Field(default=0.2, ge=0.0, le=1.0)
     index_rebuild_max_rows: int = Field(default=2_000_000, ge=0)
     # Seconds the server waits after a load before building (loads often come in a row).
     index_rebuild_delay_seconds: float = Field(default=1.0, ge=0.0)

@@ -64,18 +64,26 @@ READ_PAGE = 1000
 ANALYZE_AFTER_ROWS = 5000
 # Embedding calls per progress step: the API embedder runs this many batches at once.
 BATCHES_PER_STEP = 8
+# Memories embedded per step of a staged load, while the previous step is written: large
+# enough that the embedder's concurrent batches rarely wait for the step's slowest one.
+STAGE_STEP = 2048
 
 Progress = Callable[[int], None]
 
 
 async def embed_memories(
-    embedder: Embedder, memories: Sequence[NewMemory], batch_size: int, on_progress: Progress | None = None
+    embedder: Embedder,
+    memories: Sequence[NewMemory],
+    batch_size: int,
+    on_progress: Progress | None = None,
+    *,
+    per_call: int | None = None,
 ) -> None:
     """Fill in the vectors that are missing, a few batches per call; no transaction is open here."""
     todo = [m for m in memories if m.embedding is None]
     if on_progress is not None and len(todo) < len(memories):
         on_progress(len(memories) - len(todo))
-    step = max(1, batch_size * BATCHES_PER_STEP)
+    step = per_call or max(1, batch_size * BATCHES_PER_STEP)
     for start in range(0, len(todo), step):
         chunk = todo[start : start + step]
         vectors = await embedder.embed([m.embedding_text() for m in chunk])
@@ -183,12 +191,12 @@ async def stage_memories(
     """
     async with _transaction_on(connection) as session:
         await create_stage(session)
-    step = max(1, batch_size * BATCHES_PER_STEP)
+    step = max(STAGE_STEP, batch_size * BATCHES_PER_STEP)
     writing: asyncio.Task[None] | None = None
     try:
         for start in range(0, len(memories), step):
             chunk = memories[start : start + step]
-            await embed_memories(embedder, chunk, batch_size, on_progress)
+            await embed_memories(embedder, chunk, batch_size, on_progress, per_call=step)
             if writing is not None:
                 await writing
             writing = asyncio.create_task(_stage_chunk(connection, workspace_id, chunk))

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.settings import LoadSettings, Settings
 from tests.conftest import app_settings
+from tests.integration.test_cli_output import reme
 from tests.integration.test_faults_load import renumbered
 from tests.integration.test_vector_store import APPWORLD, BFCL, load, place_file, reme_lines
 from tests.support.server import RunningServer, start_server
@@ -95,6 +96,7 @@ async def stored_count(engine: AsyncEngine, workspace_id: str) -> int:
 
 
 async def test_a_large_load_is_searchable_at_once_and_the_next_start_builds_the_index(
+    client: httpx.AsyncClient,
     waiting_server: RunningServer,
     engine: AsyncEngine,
     database_url: str,
@@ -125,6 +127,8 @@ async def test_a_large_load_is_searchable_at_once_and_the_next_start_builds_the_
     assert await stored_count(engine, workspace_id) == COPIES * len(reme_lines(BFCL))
     hits = await top_hits(waiting_server.base_url, workspace_id, query)
     assert [hit["when_to_use"] for hit in hits] == [query] * COPIES
+    status = await asyncio.to_thread(reme, database_url, "status")
+    assert "no vector index: a large load set it aside" in status.stdout
 
     # And when that server stops before building it, the next one to start builds it
     waiting_server.stop()
@@ -193,7 +197,7 @@ async def test_a_load_failing_after_setting_the_index_aside_leaves_index_and_wor
 
 
 async def test_reme_load_builds_the_index_it_set_aside_before_it_ends(
-    engine: AsyncEngine, database_url: str, tmp_path: Path, index_restored: None
+    client: httpx.AsyncClient, engine: AsyncEngine, database_url: str, tmp_path: Path, index_restored: None
 ) -> None:
     # Given the vector index, and a file of a few thousand memories
     before = await index_oid(engine)
