@@ -145,10 +145,18 @@ def main() -> None:
     add_common_args(parser)
     parser.add_argument("--size", type=int, default=1_000_000, help="memories in the workspace")
     parser.add_argument("--requests", type=int, default=300, help="counted requests per route")
+    parser.add_argument(
+        "--build-memory-mb",
+        type=int,
+        default=3072,
+        help="REME_LOAD__INDEX_BUILD_MEMORY_MB: the HNSW graph of 1M x 384 dims needs about 2 GB in memory",
+    )
     args = parser.parse_args()
     size = args.size
     workspace_id = "bench-million" if size == 1_000_000 else f"bench-{size}"
-    with bench_from_args(args) as bench:
+    bench = bench_from_args(args)
+    bench.service_env = {"REME_LOAD__INDEX_BUILD_MEMORY_MB": str(args.build_memory_mb)}
+    with bench:
         assert bench.ours is not None
         started = time.perf_counter()
         file = datagen.write_workspace_file(bench.files_dir, workspace_id, size)
@@ -169,6 +177,7 @@ def main() -> None:
     results = {
         "size": size,
         "dim": args.dim,
+        "index_build_memory_mb": args.build_memory_mb,
         "load_average": os.getloadavg(),
         "load": load_row,
         "vacuum_analyze_s": settle_row["seconds"],
