@@ -72,18 +72,13 @@ Progress = Callable[[int], None]
 
 
 async def embed_memories(
-    embedder: Embedder,
-    memories: Sequence[NewMemory],
-    batch_size: int,
-    on_progress: Progress | None = None,
-    *,
-    per_call: int | None = None,
+    embedder: Embedder, memories: Sequence[NewMemory], batch_size: int, on_progress: Progress | None = None
 ) -> None:
     """Fill in the vectors that are missing, a few batches per call; no transaction is open here."""
     todo = [m for m in memories if m.embedding is None]
     if on_progress is not None and len(todo) < len(memories):
         on_progress(len(memories) - len(todo))
-    step = per_call or max(1, batch_size * BATCHES_PER_STEP)
+    step = max(1, batch_size * BATCHES_PER_STEP)
     for start in range(0, len(todo), step):
         chunk = todo[start : start + step]
         vectors = await embedder.embed([m.embedding_text() for m in chunk])
@@ -177,6 +172,27 @@ async def _stage_chunk(connection: AsyncConnection, workspace_id: str, chunk: Se
         memory.embedding = None  # staged: a million-memory load need not keep its vectors
 
 
+async def _embed_step(
+    embedder: Embedder, chunk: Sequence[NewMemory], batch_size: int, on_progress: Progress | None
+) -> None:
+    """A step's memories in concurrent calls of a few batches each: the embedder's concurrent
+    batches stay busy across calls, and progress moves as each call ends."""
+    per_call = max(1, batch_size * BATCHES_PER_STEP)
+    calls = [
+        asyncio.ensure_future(
+            embed_memories(embedder, chunk[start : start + per_call], batch_size, on_progress)
+        )
+        for start in range(0, len(chunk), per_call)
+    ]
+    try:
+        await asyncio.gather(*calls)
+    except BaseException:
+        for call in calls:
+            call.cancel()
+        await asyncio.gather(*calls, return_exceptions=True)
+        raise
+
+
 async def stage_memories(
     connection: AsyncConnection,
     embedder: Embedder,
@@ -196,7 +212,7 @@ async def stage_memories(
     try:
         for start in range(0, len(memories), step):
             chunk = memories[start : start + step]
-            await embed_memories(embedder, chunk, batch_size, on_progress, per_call=step)
+            await _embed_step(embedder, chunk, batch_size, on_progress)
             if writing is not None:
                 await writing
             writing = asyncio.create_task(_stage_chunk(connection, workspace_id, chunk))
