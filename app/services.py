@@ -15,7 +15,7 @@ from app.providers.llm import LLMClient
 from app.settings import Settings
 from app.store.jobs import job_counts
 from app.store.memories import memory_counts_by_type
-from app.store.vector_index import VectorIndexBuilder, vector_index_present
+from app.store.vector_index import VectorIndexBuilder, vector_index_missing
 
 
 @dataclass
@@ -68,8 +68,8 @@ class Services:
         if self.db.citus:
             return
         async with self.db.session() as session:
-            present = await vector_index_present(session)
-        if not present:
+            missing = await vector_index_missing(session)
+        if missing:
             self.index_builder.request()
 
     async def stop(self) -> None:

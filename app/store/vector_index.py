@@ -51,6 +51,15 @@ async def vector_index_present(session: AsyncSession) -> bool:
     return bool(await session.scalar(text(f"SELECT to_regclass('{INDEX_NAME}') IS NOT NULL")))
 
 
+async def vector_index_missing(session: AsyncSession) -> bool:
+    """The memory table exists and its vector index does not (a schema not yet made is not)."""
+    return bool(
+        await session.scalar(
+            text(f"SELECT to_regclass('memory') IS NOT NULL AND to_regclass('{INDEX_NAME}') IS NULL")
+        )
+    )
+
+
 async def estimated_rows(session: AsyncSession) -> int:
     """The planner's row estimate for the memory table (no scan; -1 before the first ANALYZE)."""
     value = await session.scalar(text("SELECT reltuples FROM pg_class WHERE oid = 'memory'::regclass"))
