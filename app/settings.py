@@ -115,6 +115,22 @@ class StorageSettings(BaseModel):
         return (self.allowed_dir or Path.cwd()).resolve()
 
 
+class LoadSettings(BaseModel):
+    """Bulk loads (`vector_store` load, `/v1` import, `reme load`) and the vector index."""
+
+    # A load of at least this many memories that is at least this share of the table after it,
+    # into a table of at most this many rows, drops the vector index and has it built after
+    # the commit (0 disables it): building a graph is much cheaper than growing it row by row.
+    index_rebuild_min_rows: int = Field(default=1000, ge=1)
+    index_rebuild_min_share: float = Field(default=0.2, ge=0.0, le=1.0)
+    index_rebuild_max_rows: int = Field(default=2_000_000, ge=0)
+    # Seconds the server waits after a load before building (loads often come in a row).
+    index_rebuild_delay_seconds: float = Field(default=1.0, ge=0.0)
+    # maintenance_work_mem and parallel workers of that build (the graph should fit in memory).
+    index_build_memory_mb: int = Field(default=1024, ge=64)
+    index_build_workers: int = Field(default=2, ge=0, le=64)
+
+
 class LimitSettings(BaseModel):
     max_body_bytes: int = 16 * 1024 * 1024
     max_trajectories: int = 100
@@ -241,6 +257,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     storage: StorageSettings = StorageSettings()
     limits: LimitSettings = LimitSettings()
+    load: LoadSettings = LoadSettings()
     task: TaskMemorySettings = TaskMemorySettings()
     personal: PersonalMemorySettings = PersonalMemorySettings()
     tool: ToolMemorySettings = ToolMemorySettings()

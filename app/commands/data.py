@@ -64,10 +64,13 @@ def run_load(args: argparse.Namespace) -> int:
         for line in lines:
             line.embedding = None
 
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+
     async def work() -> int:
         async with cli_services() as services:
             with progress_bar("embedding", len(lines)) as bar:
-                return await write_memories(
+                count = await write_memories(
                     services,
                     args.workspace,
                     lines,
@@ -75,13 +78,20 @@ def run_load(args: argparse.Namespace) -> int:
                     reason=f"reme load {file.name}",
                     on_progress=bar.update,
                 )
+            timings["rows"] = time.perf_counter() - started
+            # A large load sets the vector index aside: build it now, a command has no background.
+            if services.index_builder.pending:
+                print("building the vector index ...", file=sys.stderr, flush=True)
+                await services.index_builder.finish()
+                timings["index"] = time.perf_counter() - started - timings["rows"]
+            return count
 
-    started = time.perf_counter()
     count = asyncio.run(work())
     seconds = time.perf_counter() - started
+    index = f"; vector index built in {timings['index']:.1f} s" if "index" in timings else ""
     print(
         f"loaded {count} memories ({file_format}) into {args.workspace} in {seconds:.1f} s "
-        f"({count / max(seconds, 1e-9):.0f}/s)"
+        f"({count / max(seconds, 1e-9):.0f}/s; rows in after {timings['rows']:.1f} s{index})"
     )
     return 0
 

@@ -28,10 +28,12 @@ class DatabaseState:
     recorded_embedding: tuple[str, int] | None = None
     workspaces: dict[str, dict[str, int]] = field(default_factory=dict)
     jobs: dict[str, int] = field(default_factory=dict)
+    vector_index: bool = True
 
 
 async def read_state(db: Database) -> DatabaseState:
     from app.store.jobs import job_counts
+    from app.store.vector_index import vector_index_present
     from app.store.workspaces import memory_counts_by_workspace
 
     state = DatabaseState(revision=await db.current_revision(), head=head_revision(db.settings))
@@ -43,6 +45,7 @@ async def read_state(db: Database) -> DatabaseState:
     async with db.session() as session:
         state.workspaces = await memory_counts_by_workspace(session)
         state.jobs = await job_counts(session)
+        state.vector_index = db.citus or await vector_index_present(session)
     return state
 
 
@@ -75,6 +78,11 @@ def run(args: argparse.Namespace) -> int:
         fits = (model, dim) == (settings.embedding.resolved_model, settings.embedding.resolved_dim)
         note = "matches the settings" if fits else "DOES NOT match the settings: see `reme reembed`"
         print(f"             the database holds {model} ({dim} dims): {note}")
+    if not state.vector_index:
+        print(
+            "             no vector index: a large load set it aside and it is being built "
+            "(searches are exact)"
+        )
     print(f"chat model:  {settings.llm.describe()}")
     print(f"service:     {url} ({'answering /ready' if answers_ready(url) else 'not answering'})")
     if state.jobs:

@@ -2,6 +2,10 @@
 
 One INSERT per chunk instead of one per row: parameters travel as arrays (vectors as one flat
 ``real[]`` in binary), so neither the driver nor SQLAlchemy does per-row work.
+
+Large loads write their rows first into a temporary staging table (``pg_temp.memory_load``,
+private to one connection, gone with it), chunk by chunk as the vectors arrive; one statement
+then moves them all into ``memory`` in the load's transaction.
 """
 
 from __future__ import annotations
@@ -41,7 +45,19 @@ BULK_COLUMNS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def _bulk_insert_sql(upsert: bool) -> TextClause:
+STAGE_TABLE = "pg_temp.memory_load"
+# The memory columns a staged row carries (search_text is computed when the row moves).
+STAGED_COLUMNS = ("workspace_id", *(name for name, _, _ in BULK_COLUMNS), "embedding")
+
+
+def _upsert_clause() -> str:
+    updates = ", ".join(
+        f"{name} = EXCLUDED.{name}" for name, _, _ in [*BULK_COLUMNS[1:], ("embedding", "", "")]
+    )
+    return f" ON CONFLICT (workspace_id, memory_id) DO UPDATE SET {updates}"
+
+
+def _bulk_insert_sql(upsert: bool, table: str = "memory") -> TextClause:
     """One INSERT of many rows from column arrays (``unnest``): one statement, one round trip.
 
     The vectors arrive as one flat real[] (binary on the wire, no float formatting); row ``n``
@@ -52,15 +68,12 @@ def _bulk_insert_sql(upsert: bool) -> TextClause:
     values = ", ".join(f"CAST(r.{name} AS {cast})" for name, _, cast in BULK_COLUMNS)
     vector = "CAST((CAST(:vectors AS real[]))[(r.n - 1) * :dim + 1 : r.n * :dim] AS vector)"
     sql = (
-        f"INSERT INTO memory (workspace_id, {names}, embedding) "
+        f"INSERT INTO {table} (workspace_id, {names}, embedding) "
         f"SELECT :workspace_id, {values}, {vector} "
         f"FROM unnest({arrays}) WITH ORDINALITY AS r({names}, n)"
     )
     if upsert:
-        updates = ", ".join(
-            f"{name} = EXCLUDED.{name}" for name, _, _ in [*BULK_COLUMNS[1:], ("embedding", "", "")]
-        )
-        sql += f" ON CONFLICT (workspace_id, memory_id) DO UPDATE SET {updates}"
+        sql += _upsert_clause()
     return text(sql)
 
 
@@ -100,6 +113,31 @@ async def write_memory_rows(
     for start in range(0, len(memories), INSERT_CHUNK):
         chunk = memories[start : start + INSERT_CHUNK]
         await session.execute(statement, _bulk_parameters(workspace_id, chunk))
+
+
+async def create_stage(session: AsyncSession) -> None:
+    """An empty staging table on this session's connection (one left by a cancelled load goes)."""
+    await session.execute(text(f"DROP TABLE IF EXISTS {STAGE_TABLE}"))
+    # No constraints beyond NOT NULL, no indexes: rows land at the cost of the heap alone.
+    await session.execute(text("CREATE TEMP TABLE memory_load (LIKE memory INCLUDING DEFAULTS)"))
+
+
+async def stage_memory_rows(session: AsyncSession, workspace_id: str, memories: Sequence[NewMemory]) -> None:
+    """Add memories that have their vectors to the staging table."""
+    statement = _bulk_insert_sql(upsert=False, table=STAGE_TABLE)
+    for start in range(0, len(memories), INSERT_CHUNK):
+        chunk = memories[start : start + INSERT_CHUNK]
+        await session.execute(statement, _bulk_parameters(workspace_id, chunk))
+
+
+async def move_staged_rows(session: AsyncSession, *, upsert: bool) -> None:
+    """Every staged row into ``memory`` in one statement, then the staging table goes."""
+    columns = ", ".join(STAGED_COLUMNS)
+    sql = f"INSERT INTO memory ({columns}) SELECT {columns} FROM {STAGE_TABLE}"
+    if upsert:
+        sql += _upsert_clause()
+    await session.execute(text(sql))
+    await session.execute(text(f"DROP TABLE {STAGE_TABLE}"))
 
 
 async def write_events(

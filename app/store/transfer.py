@@ -1,16 +1,19 @@
 """Moving memories in and out of workspaces in bulk: load, import, dump, export and copy.
 
-Bulk writes keep model calls out of transactions: lines are parsed and embedded first, in
-batches, then one transaction writes every row with multi-row INSERTs.
+Bulk writes keep model calls out of transactions: lines are parsed, then embedded in steps,
+each step's rows staged (app.store.bulk) while the next step is embedded; one transaction
+then moves every row into place with its history.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, cast
 
@@ -26,14 +29,21 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import defer
 
+from app import citus
 from app.models import Memory, MemoryEvent
 from app.providers.embeddings import Embedder
 from app.services import Services
 from app.store.allowed_files import AllowedFile, open_sink
-from app.store.bulk import write_events, write_memory_rows
+from app.store.bulk import (
+    create_stage,
+    move_staged_rows,
+    stage_memory_rows,
+    write_events,
+    write_memory_rows,
+)
 from app.store.memories import (
     EventRecord,
     NewMemory,
@@ -44,6 +54,7 @@ from app.store.memories import (
 )
 from app.store.memory_lines import ParsedLine, memory_to_record, unique_memories
 from app.store.sql import among
+from app.store.vector_index import set_index_aside
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +64,9 @@ READ_PAGE = 1000
 ANALYZE_AFTER_ROWS = 5000
 # Embedding calls per progress step: the API embedder runs this many batches at once.
 BATCHES_PER_STEP = 8
+# Memories embedded per step of a staged load, while the previous step is written: large
+# enough that the embedder's concurrent batches rarely wait for the step's slowest one.
+STAGE_STEP = 2048
 
 Progress = Callable[[int], None]
 
@@ -92,8 +106,12 @@ async def replace_workspace_memories(
     *,
     reason: str,
     request_id: str | None = None,
+    staged: bool = False,
 ) -> int:
-    """Make ``memories`` (already embedded) the workspace's only memories; returns how many went."""
+    """Make ``memories`` the workspace's only memories; returns how many went.
+
+    Their rows are in the staging table (``staged``), or the memories carry their vectors.
+    """
     await ensure_workspace(session, workspace_id)
     # Without the lock, a parallel load's DELETE misses rows committed after it started, and
     # the workspace ends up holding both files.
@@ -106,7 +124,10 @@ async def replace_workspace_memories(
     )
     gone = [EventRecord(m.memory_id, "delete", before=memory_snapshot(m), reason=reason) for m in vanishing]
     await session.execute(delete(Memory).where(Memory.workspace_id == workspace_id))
-    await write_memory_rows(session, workspace_id, memories, upsert=False)
+    if staged:
+        await move_staged_rows(session, upsert=False)
+    else:
+        await write_memory_rows(session, workspace_id, memories, upsert=False)
     loaded = [
         EventRecord(m.memory_id, "load", after=_snapshot(m, workspace_id), reason=reason) for m in memories
     ]
@@ -121,15 +142,87 @@ async def upsert_workspace_memories(
     *,
     reason: str,
     request_id: str | None = None,
+    staged: bool = False,
 ) -> None:
     """Add ``memories`` to the workspace, replacing stored ones with the same id."""
     await ensure_workspace(session, workspace_id)
     await lock_workspace(session, workspace_id)
-    await write_memory_rows(session, workspace_id, memories, upsert=True)
+    if staged:
+        await move_staged_rows(session, upsert=True)
+    else:
+        await write_memory_rows(session, workspace_id, memories, upsert=True)
     loaded = [
         EventRecord(m.memory_id, "load", after=_snapshot(m, workspace_id), reason=reason) for m in memories
     ]
     await write_events(session, workspace_id, loaded, request_id)
+
+
+@asynccontextmanager
+async def _transaction_on(connection: AsyncConnection) -> AsyncIterator[AsyncSession]:
+    """A session in a transaction on ``connection`` (the one that holds the staging table)."""
+    async with AsyncSession(bind=connection, expire_on_commit=False) as session, session.begin():
+        session.info[citus.SESSION_FLAG] = False  # staging is for a single server only
+        yield session
+
+
+async def _stage_chunk(connection: AsyncConnection, workspace_id: str, chunk: Sequence[NewMemory]) -> None:
+    async with _transaction_on(connection) as session:
+        await stage_memory_rows(session, workspace_id, chunk)
+    for memory in chunk:
+        memory.embedding = None  # staged: a million-memory load need not keep its vectors
+
+
+async def _embed_step(
+    embedder: Embedder, chunk: Sequence[NewMemory], batch_size: int, on_progress: Progress | None
+) -> None:
+    """A step's memories in concurrent calls of a few batches each: the embedder's concurrent
+    batches stay busy across calls, and progress moves as each call ends."""
+    per_call = max(1, batch_size * BATCHES_PER_STEP)
+    calls = [
+        asyncio.ensure_future(
+            embed_memories(embedder, chunk[start : start + per_call], batch_size, on_progress)
+        )
+        for start in range(0, len(chunk), per_call)
+    ]
+    try:
+        await asyncio.gather(*calls)
+    except BaseException:
+        for call in calls:
+            call.cancel()
+        await asyncio.gather(*calls, return_exceptions=True)
+        raise
+
+
+async def stage_memories(
+    connection: AsyncConnection,
+    embedder: Embedder,
+    workspace_id: str,
+    memories: Sequence[NewMemory],
+    batch_size: int,
+    on_progress: Progress | None = None,
+) -> None:
+    """Embed the memories a step at a time, staging each step while the next one is embedded.
+
+    Each step is written in its own short transaction: no transaction waits for the model.
+    """
+    async with _transaction_on(connection) as session:
+        await create_stage(session)
+    step = max(STAGE_STEP, batch_size * BATCHES_PER_STEP)
+    writing: asyncio.Task[None] | None = None
+    try:
+        for start in range(0, len(memories), step):
+            chunk = memories[start : start + step]
+            await _embed_step(embedder, chunk, batch_size, on_progress)
+            if writing is not None:
+                await writing
+            writing = asyncio.create_task(_stage_chunk(connection, workspace_id, chunk))
+        if writing is not None:
+            await writing
+    finally:
+        if writing is not None and not writing.done():
+            writing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writing
 
 
 async def write_memories(
@@ -142,30 +235,68 @@ async def write_memories(
     request_id: str | None = None,
     on_progress: Progress | None = None,
 ) -> int:
-    """Embed what needs it, then write every memory in one transaction; returns the count written."""
+    """Embed what needs it, then write every memory in one transaction; returns the count written.
+
+    On a single server the rows are staged while the vectors arrive (see app.store.bulk); on
+    Citus they are written from memory once every vector is there.
+    """
     memories = unique_memories(lines, services.embedder)
     started = time.perf_counter()
-    await embed_memories(services.embedder, memories, services.settings.embedding.batch_size, on_progress)
-    embedded = time.perf_counter()
-    async with services.db.session() as session:
-        if replace:
-            await replace_workspace_memories(
-                session, workspace_id, memories, reason=reason, request_id=request_id
+    batch_size = services.settings.embedding.batch_size
+    index_aside = False
+    if services.db.citus:
+        await embed_memories(services.embedder, memories, batch_size, on_progress)
+        embedded = time.perf_counter()
+        async with services.db.session() as session:
+            await _write_workspace(session, workspace_id, memories, replace, reason, request_id, staged=False)
+    else:
+        assert services.db.engine is not None
+        async with services.db.engine.connect() as connection:
+            await stage_memories(
+                connection, services.embedder, workspace_id, memories, batch_size, on_progress
             )
-        else:
-            await upsert_workspace_memories(
-                session, workspace_id, memories, reason=reason, request_id=request_id
-            )
+            embedded = time.perf_counter()
+            async with _transaction_on(connection) as session:
+                # First, before this transaction touches the memory table (see set_index_aside).
+                index_aside = await set_index_aside(
+                    session, len(memories), services.settings.load, citus=False
+                )
+                await _write_workspace(
+                    session, workspace_id, memories, replace, reason, request_id, staged=True
+                )
+    if index_aside:
+        services.index_builder.request()
     if len(memories) >= ANALYZE_AFTER_ROWS:
         await refresh_statistics(services)
     log.info(
-        "wrote %d memories to %s: embedding %.0f ms, database %.0f ms",
+        "wrote %d memories to %s: embedding and staging %.0f ms, database %.0f ms%s",
         len(memories),
         workspace_id,
         (embedded - started) * 1000,
         (time.perf_counter() - embedded) * 1000,
+        " (vector index set aside, built next)" if index_aside else "",
     )
     return len(memories)
+
+
+async def _write_workspace(
+    session: AsyncSession,
+    workspace_id: str,
+    memories: Sequence[NewMemory],
+    replace: bool,
+    reason: str,
+    request_id: str | None,
+    *,
+    staged: bool,
+) -> None:
+    if replace:
+        await replace_workspace_memories(
+            session, workspace_id, memories, reason=reason, request_id=request_id, staged=staged
+        )
+    else:
+        await upsert_workspace_memories(
+            session, workspace_id, memories, reason=reason, request_id=request_id, staged=staged
+        )
 
 
 async def refresh_statistics(services: Services) -> None:
