@@ -244,6 +244,9 @@ def start_service(workdir: Path) -> Process:
             "REME_EMBEDDING__PROVIDER": "local",
             "REME_STORAGE__ALLOWED_DIR": str(workdir),
             "REME_LOG_LEVEL": "WARNING",
+            # Every route asks the same questions: without this, the routes after the first would
+            # find the query vectors cached and their latency would leave out the embedding.
+            "REME_EMBEDDING__QUERY_CACHE_SIZE": "0",
         }
     )
     argv = [sys.executable, "-m", "app.cli", "serve", "--port", str(port)]
