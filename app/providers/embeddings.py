@@ -42,7 +42,21 @@ class Embedder(Protocol):
 
     async def embed(self, texts: list[str]) -> list[list[float]]: ...
 
+    async def embed_query(self, text: str) -> list[float]:
+        """The vector of a search query (the cache of :class:`QueryCachedEmbedder` keeps these)."""
+        ...
+
     async def close(self) -> None: ...
+
+
+class _OneQuery:
+    """``embed_query`` as a call of one text, for the embedders that keep no queries."""
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        raise NotImplementedError
+
+    async def embed_query(self, text: str) -> list[float]:
+        return (await self.embed([text]))[0]
 
 
 def build_embedder(settings: EmbeddingSettings) -> Embedder:
@@ -59,10 +73,10 @@ def build_embedder(settings: EmbeddingSettings) -> Embedder:
 
 
 class QueryCachedEmbedder:
-    """Keeps the vectors of the last ``size`` single-text calls (queries), least recent out.
+    """Keeps the vectors of the last ``size`` search queries (``embed_query``), least recent out.
 
     Agents often ask the same thing again (a retry, the same task step): the model call is
-    then skipped. A call of several texts (a write) goes to the model and is not kept. The
+    then skipped. Texts being written (``embed``) always go to the model and are not kept. The
     vectors are stored as float32, which is what both models return, so a hit is the same
     vector as a miss.
     """
@@ -75,26 +89,26 @@ class QueryCachedEmbedder:
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
 
     async def embed(self, texts: list[str]) -> list[list[float]]:
-        if len(texts) != 1:
-            return await self.inner.embed(texts)
-        [text] = texts
+        return await self.inner.embed(texts)
+
+    async def embed_query(self, text: str) -> list[float]:
         cached = self._vectors.get(text)
         if cached is not None:
             self._vectors.move_to_end(text)
             vector: list[float] = cached.tolist()
-            return [vector]
-        [vector] = await self.inner.embed(texts)
+            return vector
+        vector = await self.inner.embed_query(text)
         self._vectors[text] = np.asarray(vector, dtype=np.float32)
         if len(self._vectors) > self._size:
             self._vectors.popitem(last=False)
-        return [vector]
+        return vector
 
     async def close(self) -> None:
         self._vectors.clear()
         await self.inner.close()
 
 
-class MeteredEmbedder:
+class MeteredEmbedder(_OneQuery):
     """An embedder whose calls are counted, timed and traced (one span per call)."""
 
     def __init__(self, inner: Embedder) -> None:
@@ -121,7 +135,7 @@ class MeteredEmbedder:
         await self.inner.close()
 
 
-class LocalEmbedder:
+class LocalEmbedder(_OneQuery):
     """all-MiniLM-L6-v2 (int8 ONNX) on the CPU; loaded on first use."""
 
     def __init__(self, settings: EmbeddingSettings) -> None:
@@ -229,7 +243,7 @@ class LocalEmbedder:
         return _normalise(pooled)
 
 
-class OpenAIEmbedder:
+class OpenAIEmbedder(_OneQuery):
     """An OpenAI-compatible embeddings endpoint, called in concurrent batches."""
 
     def __init__(self, settings: EmbeddingSettings) -> None:

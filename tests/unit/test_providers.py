@@ -275,8 +275,8 @@ def test_build_embedder_without_a_query_cache(standin: StandInOpenAI) -> None:
 async def test_a_repeated_query_is_embedded_once_and_gets_the_same_vector(standin: StandInOpenAI) -> None:
     embedder = build_embedder(embedding_settings(standin, query_cache_size=2))
 
-    first = await embedder.embed(["how to deploy"])
-    again = await embedder.embed(["how to deploy"])
+    first = await embedder.embed_query("how to deploy")
+    again = await embedder.embed_query("how to deploy")
     await embedder.close()
 
     assert again == first
@@ -287,7 +287,7 @@ async def test_the_query_cache_drops_the_least_recently_used_query(standin: Stan
     embedder = build_embedder(embedding_settings(standin, query_cache_size=2))
 
     for query in ["a", "b", "a", "c", "a", "b"]:  # "b" is the least recent when "c" comes in
-        await embedder.embed([query])
+        await embedder.embed_query(query)
     await embedder.close()
 
     assert [request["input"] for request in standin.embedding_requests] == [["a"], ["b"], ["c"], ["b"]]
@@ -298,9 +298,17 @@ async def test_texts_of_a_write_are_not_cached(standin: StandInOpenAI) -> None:
 
     await embedder.embed(["one", "two"])
     await embedder.embed(["one"])
+    await embedder.embed_query("one")
+    await embedder.embed(["one"])
     await embedder.close()
 
-    assert [request["input"] for request in standin.embedding_requests] == [["one", "two"], ["one"]]
+    # a write of one text is a write too; only the query is kept (and was not taken from a write)
+    assert [request["input"] for request in standin.embedding_requests] == [
+        ["one", "two"],
+        ["one"],
+        ["one"],
+        ["one"],
+    ]
 
 
 # -- local model -----------------------------------------------------------------------------

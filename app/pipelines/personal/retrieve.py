@@ -148,7 +148,7 @@ def _model_range(answer: QueryTimeRange, now: datetime) -> TimeRange | None:
 
 
 async def embed_query(ctx: RetrieveContext) -> None:
-    ctx.embedding = (await ctx.services.embedder.embed([ctx.query]))[0]
+    ctx.embedding = await ctx.services.embedder.embed_query(ctx.query)
 
 
 async def rank_words(ctx: RetrieveContext) -> None:

@@ -81,7 +81,7 @@ async def build_query(ctx: RetrievalContext) -> None:
 
 
 async def embed_query(ctx: RetrievalContext) -> None:
-    [ctx.embedding] = await ctx.services.embedder.embed([ctx.query])
+    ctx.embedding = await ctx.services.embedder.embed_query(ctx.query)
 
 
 async def search_task_memories(ctx: RetrievalContext) -> None:

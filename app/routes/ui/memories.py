@@ -112,7 +112,7 @@ class MemoriesController(Controller):
         if not 1 <= top_k <= limit:
             raise InvalidInput(f"top_k must be between 1 and {limit}, not {top_k}")
         text = params["q"] or ""
-        embedding = None if mode == "text" else (await services.embedder.embed([text]))[0]
+        embedding = None if mode == "text" else await services.embedder.embed_query(text)
         return SearchRequest(filters, top_k=top_k, mode=mode, embedding=embedding, text=text)  # type: ignore[arg-type]
 
     @get("/memory")

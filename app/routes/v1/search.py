@@ -25,7 +25,7 @@ class SearchController(Controller):
                 f"top_k is at most {max_top_k}",
                 errors=[{"loc": ["body", "top_k"], "msg": f"above {max_top_k}"}],
             )
-        embedding = None if data.mode == "text" else (await services.embedder.embed([data.query]))[0]
+        embedding = None if data.mode == "text" else await services.embedder.embed_query(data.query)
         request = data.to_request(workspace_id, embedding)
         async with services.db.read_session() as session:
             hits = await search_memories(session, request, ends_transaction=True)
