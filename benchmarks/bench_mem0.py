@@ -39,6 +39,7 @@ import httpx
 from app.store.memories import embedding_text
 from benchmarks import datagen
 from benchmarks.bench_load import LoadPlan, label, populate, workspace
+from benchmarks.bench_retrieval import _check_search
 from benchmarks.common import (
     REPO,
     Bench,
@@ -322,13 +323,6 @@ def _check_flow(response: httpx.Response) -> None:
     memories = (payload.get("metadata") or {}).get("memory_list") or []
     if not payload.get("success") or len(memories) != TOP_K:
         raise RuntimeError(f"unexpected retrieval answer: {str(payload)[:300]}")
-
-
-def _check_search(response: httpx.Response) -> None:
-    response.raise_for_status()
-    items = response.json().get("items")
-    if not isinstance(items, list) or len(items) != TOP_K:
-        raise RuntimeError(f"unexpected search answer: {response.text[:300]}")
 
 
 def search_sizes(

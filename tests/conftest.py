@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from app.db import Database
 from app.settings import EmbeddingSettings, LimitSettings, LLMSettings, Settings, StorageSettings
 from tests.support.citus import MultiShardGuard, citus_coordinator_url
 from tests.support.database import create_database, embedded_server, emptying_statements
@@ -174,6 +175,15 @@ async def client(
     async with engine.begin() as conn:
         for statement in emptying_statements(citus=citus_url is not None):
             await conn.execute(text(statement))
+
+
+@pytest.fixture
+async def database(settings: Settings) -> AsyncIterator[Database]:
+    """The app's own database layer on the test database (started and stopped around the test)."""
+    db = Database(settings)
+    await db.start()
+    yield db
+    await db.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,6 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import Database
-from app.settings import Settings
 from app.store.search import EXACT_SCAN_MAX_ROWS, SearchFilters, SearchRequest, search_memories
 
 WORKSPACE = "large-for-sort"
@@ -31,14 +30,6 @@ async def large_workspace(engine: AsyncEngine) -> AsyncIterator[str]:
     yield WORKSPACE
     async with engine.begin() as conn:
         await conn.execute(text("DELETE FROM workspace WHERE id = :ws"), {"ws": WORKSPACE})
-
-
-@pytest.fixture
-async def database(settings: Settings) -> AsyncIterator[Database]:
-    db = Database(settings)
-    await db.start()
-    yield db
-    await db.stop()
 
 
 def vector_search(workspace: str) -> SearchRequest:

@@ -9,7 +9,6 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import Database
-from app.settings import Settings
 from app.store.task import _STORED_DUPLICATES_SQL, DuplicateProbe, find_stored_duplicates
 
 WORKSPACE = "dup-check"
@@ -32,14 +31,6 @@ async def stored(engine: AsyncEngine) -> AsyncIterator[str]:
     yield WORKSPACE
     async with engine.begin() as conn:
         await conn.execute(text("DELETE FROM workspace WHERE id = :ws"), {"ws": WORKSPACE})
-
-
-@pytest.fixture
-async def database(settings: Settings) -> AsyncIterator[Database]:
-    db = Database(settings)
-    await db.start()
-    yield db
-    await db.stop()
 
 
 def probe(content: str) -> DuplicateProbe:
