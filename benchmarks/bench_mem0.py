@@ -29,7 +29,6 @@ import re
 import statistics
 import subprocess
 import time
-import venv
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +38,7 @@ import httpx
 from app.store.memories import embedding_text
 from benchmarks import datagen
 from benchmarks.bench_load import LoadPlan, label, populate, workspace
-from benchmarks.bench_retrieval import _check_search
+from benchmarks.bench_retrieval import _check_flow, _check_search
 from benchmarks.common import (
     REPO,
     Bench,
@@ -51,6 +50,7 @@ from benchmarks.common import (
     ratio,
     write_results,
 )
+from benchmarks.peer import has_version, install_venv
 
 MEM0_VERSION = "2.2.1"
 # mem0's pgvector store prefers psycopg 3 with its pool, and falls back to psycopg2.
@@ -74,11 +74,7 @@ def default_venv() -> Path:
 
 def mem0_ready(venv_dir: Path) -> bool:
     """True when the venv imports the pinned mem0ai."""
-    python = venv_dir / "bin" / "python"
-    if not python.exists():
-        return False
-    check = f"import importlib.metadata as m; assert m.version('mem0ai') == '{MEM0_VERSION}'"
-    return subprocess.run([str(python), "-c", check], capture_output=True).returncode == 0
+    return has_version(venv_dir, "mem0ai", MEM0_VERSION)
 
 
 def ensure_mem0(venv_dir: Path | None = None) -> Path:
@@ -87,10 +83,7 @@ def ensure_mem0(venv_dir: Path | None = None) -> Path:
     if mem0_ready(venv_dir):
         return venv_dir / "bin" / "python"
     log(f"creating the mem0 venv at {venv_dir} ({' '.join(MEM0_PACKAGES)}) ...")
-    venv.EnvBuilder(with_pip=True, clear=False).create(venv_dir)
-    pip = [str(venv_dir / "bin" / "python"), "-m", "pip", "install", "--quiet"]
-    subprocess.run([*pip, "--upgrade", "pip"], check=True)
-    subprocess.run([*pip, *MEM0_PACKAGES], check=True)
+    install_venv(venv_dir, MEM0_PACKAGES)
     if not mem0_ready(venv_dir):
         raise RuntimeError(f"the mem0 venv at {venv_dir} does not import mem0ai {MEM0_VERSION}")
     return venv_dir / "bin" / "python"
@@ -315,14 +308,6 @@ def load_sizes(bench: Bench, driver: Driver, sizes: list[int], interleaved: int)
 
 # ---------------------------------------------------------------------------------------------
 # Searches, interleaved query by query
-
-
-def _check_flow(response: httpx.Response) -> None:
-    response.raise_for_status()
-    payload = response.json()
-    memories = (payload.get("metadata") or {}).get("memory_list") or []
-    if not payload.get("success") or len(memories) != TOP_K:
-        raise RuntimeError(f"unexpected retrieval answer: {str(payload)[:300]}")
 
 
 def search_sizes(

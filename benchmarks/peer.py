@@ -26,13 +26,26 @@ def peer_binary(venv_dir: Path) -> Path:
     return venv_dir / "bin" / "reme"
 
 
+def has_version(venv_dir: Path, distribution: str, version: str) -> bool:
+    """True when the venv's python has ``distribution`` installed at exactly ``version``."""
+    python = venv_dir / "bin" / "python"
+    if not python.exists():
+        return False
+    check = f"import importlib.metadata as m; assert m.version({distribution!r}) == {version!r}"
+    return subprocess.run([str(python), "-c", check], capture_output=True).returncode == 0
+
+
+def install_venv(venv_dir: Path, packages: list[str]) -> None:
+    """Create (or reuse) the venv and install ``packages`` into it with an up-to-date pip."""
+    venv.EnvBuilder(with_pip=True, clear=False).create(venv_dir)
+    pip = [str(venv_dir / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+    subprocess.run([*pip, "--upgrade", "pip"], check=True)
+    subprocess.run([*pip, *packages], check=True)
+
+
 def peer_ready(venv_dir: Path) -> bool:
     """True when the venv has a working ``reme_ai`` of the pinned version."""
-    python = venv_dir / "bin" / "python"
-    if not (python.exists() and peer_binary(venv_dir).exists()):
-        return False
-    check = "import importlib.metadata as m; assert m.version('reme-ai') == '0.1.7'"
-    return subprocess.run([str(python), "-c", check], capture_output=True).returncode == 0
+    return peer_binary(venv_dir).exists() and has_version(venv_dir, "reme-ai", "0.1.7")
 
 
 def ensure_peer(venv_dir: Path | None = None) -> Path:
@@ -41,10 +54,7 @@ def ensure_peer(venv_dir: Path | None = None) -> Path:
     if peer_ready(venv_dir):
         return peer_binary(venv_dir)
     print(f"creating the peer venv at {venv_dir} ({' '.join(PEER_PACKAGES)}) ...", file=sys.stderr)
-    venv.EnvBuilder(with_pip=True, clear=False).create(venv_dir)
-    pip = [str(venv_dir / "bin" / "python"), "-m", "pip", "install", "--quiet"]
-    subprocess.run([*pip, "--upgrade", "pip"], check=True)
-    subprocess.run([*pip, *PEER_PACKAGES], check=True)
+    install_venv(venv_dir, PEER_PACKAGES)
     if not peer_ready(venv_dir):
         raise SystemExit(f"the peer venv at {venv_dir} does not import reme_ai 0.1.7")
     return peer_binary(venv_dir)
