@@ -1,4 +1,4 @@
-"""A large load refreshes the planner's statistics of the memory table when it commits."""
+"""A load large next to the memory table refreshes the planner's statistics when it commits."""
 
 from __future__ import annotations
 
@@ -37,23 +37,33 @@ async def analyze_count_after(engine: AsyncEngine, before: int, wait: float) -> 
     return count
 
 
-async def test_a_small_load_leaves_statistics_to_autovacuum(
-    client: httpx.AsyncClient, storage_dir: Path, engine: AsyncEngine
+async def test_a_load_large_next_to_the_table_analyzes_it_and_a_small_one_does_not(
+    client: httpx.AsyncClient, storage_dir: Path, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The app under test runs in this process: set the share so that each load decides one way.
+    monkeypatch.setattr(transfer, "ANALYZE_MIN_SHARE", 0.0)
+    before = await analyze_count(engine)
+
+    await load(client, storage_dir, APPWORLD, "appworld")
+
+    after_first = await analyze_count_after(engine, before, wait=15)
+    assert after_first == before + 1
+    # The table now holds the file's 193 memories by the planner's estimate; the same load
+    # again is not a thousand times as large.
+    monkeypatch.setattr(transfer, "ANALYZE_MIN_SHARE", 1000.0)
+
+    await load(client, storage_dir, APPWORLD, "appworld_again")
+
+    assert await analyze_count_after(engine, after_first, wait=2) == after_first
+
+
+async def test_a_load_below_the_minimum_rows_leaves_statistics_to_autovacuum(
+    client: httpx.AsyncClient, storage_dir: Path, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(transfer, "ANALYZE_MIN_SHARE", 0.0)
+    monkeypatch.setattr(transfer, "ANALYZE_MIN_ROWS", 194)
     before = await analyze_count(engine)
 
     await load(client, storage_dir, APPWORLD, "appworld")
 
     assert await analyze_count_after(engine, before, wait=2) == before
-
-
-async def test_a_load_at_the_threshold_analyzes_the_memory_table(
-    client: httpx.AsyncClient, storage_dir: Path, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The app under test runs in this process: lower the threshold to the file's size.
-    monkeypatch.setattr(transfer, "ANALYZE_AFTER_ROWS", 193)
-    before = await analyze_count(engine)
-
-    await load(client, storage_dir, APPWORLD, "appworld")
-
-    assert await analyze_count_after(engine, before, wait=15) == before + 1
