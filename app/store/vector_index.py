@@ -4,11 +4,13 @@ Inserting a row into the HNSW graph costs far more than the row itself (about 1,
 against 30,000), while building the graph over rows already in the table runs several times
 faster and in parallel. So a load that is large against the table drops the index inside its
 own transaction (a crash or a failed load rolls the drop back with the rows), commits the rows
-without paying for the graph, and the index is then built in a separate transaction.
+without paying for the graph, and the index is then built with ``CREATE INDEX CONCURRENTLY``.
 
 Until it is built, searches rank by exact distance (sequential or b-tree scans): slower on a
-large table, never wrong. The build takes a SHARE lock: searches go on, writes wait for it.
-A missing index is its own durable marker: whoever starts next builds it if nobody did.
+large table, never wrong. The concurrent build blocks neither searches nor writes: rows
+written meanwhile are added to the index before it is marked valid. A missing index, or one
+left invalid by a build that died, is its own durable marker: whoever starts next (or the
+next large load) builds it if nobody did.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import logging
 import time
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.db import Database
 from app.settings import LoadSettings
@@ -35,29 +37,35 @@ BUILD_LOCK_KEY = 0x766563696E646578
 REEMBED_PENDING_KEY = "reembed_pending"
 
 
-def index_definition(dim: int) -> str:
+def index_definition(dim: int, *, concurrently: bool = False) -> str:
     """The CREATE INDEX of migration 0001 for vectors of ``dim`` dimensions."""
     if dim <= MAX_VECTOR_INDEX_DIM:
         column = "embedding vector_cosine_ops"
     else:
         column = f"(embedding::halfvec({int(dim)})) halfvec_cosine_ops"
+    how = "CONCURRENTLY " if concurrently else ""
     return (
-        f"CREATE INDEX IF NOT EXISTS {INDEX_NAME} ON memory USING hnsw "
+        f"CREATE INDEX {how}IF NOT EXISTS {INDEX_NAME} ON memory USING hnsw "
         f"({column}) WITH (m = 16, ef_construction = 64)"
     )
 
 
+# Whether the index is valid: NULL when there is none, false while a concurrent build runs or
+# after one died (PostgreSQL then keeps the half-built index, unused, until it is dropped).
+_INDEX_VALID = text(f"SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass('{INDEX_NAME}')")
+
+
 async def vector_index_present(session: AsyncSession) -> bool:
-    return bool(await session.scalar(text(f"SELECT to_regclass('{INDEX_NAME}') IS NOT NULL")))
+    """The index exists and searches can use it."""
+    return bool(await session.scalar(_INDEX_VALID))
 
 
 async def vector_index_missing(session: AsyncSession) -> bool:
-    """The memory table exists and its vector index does not (a schema not yet made is not)."""
-    return bool(
-        await session.scalar(
-            text(f"SELECT to_regclass('memory') IS NOT NULL AND to_regclass('{INDEX_NAME}') IS NULL")
-        )
-    )
+    """The memory table exists and its vector index does not, or is not valid (a schema not
+    yet made is not missing anything)."""
+    if not await session.scalar(text("SELECT to_regclass('memory') IS NOT NULL")):
+        return False
+    return not await vector_index_present(session)
 
 
 async def estimated_rows(session: AsyncSession) -> int:
@@ -76,49 +84,72 @@ async def set_index_aside(
     """
     if citus or settings.index_rebuild_max_rows <= 0 or incoming < settings.index_rebuild_min_rows:
         return False
-    if not await vector_index_present(session):
+    valid = await session.scalar(_INDEX_VALID)
+    if valid is None:
         return True
     rows = await estimated_rows(session)
     total = rows + incoming
     if total > settings.index_rebuild_max_rows or incoming < settings.index_rebuild_min_share * total:
         return False
-    # Taken before the DROP so that a builder in another process is never waited for while
-    # this transaction already holds the table (the builder only waits for this lock).
-    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": BUILD_LOCK_KEY})
+    # Never waits: while a build runs (it holds this lock), the load keeps the index and the
+    # build adds the load's rows to it. A load that waited here would deadlock with the build,
+    # which waits for every transaction older than its snapshot to end.
+    if not await session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": BUILD_LOCK_KEY}):
+        return False
     await session.execute(text(f"DROP INDEX IF EXISTS {INDEX_NAME}"))
     return True
 
 
-async def _vector_dim(session: AsyncSession) -> int:
-    typmod = await session.scalar(
-        text(
-            "SELECT atttypmod FROM pg_attribute WHERE attrelid = 'memory'::regclass AND attname = 'embedding'"
-        )
-    )
-    return int(typmod or 0)
+_VECTOR_DIM = text(
+    "SELECT atttypmod FROM pg_attribute WHERE attrelid = 'memory'::regclass AND attname = 'embedding'"
+)
 
 
 async def build_vector_index(db: Database, settings: LoadSettings) -> bool:
-    """Build the index if it is missing; returns whether this call built it."""
+    """Build the index if it is missing or invalid; returns whether this call built it.
+
+    ``CREATE INDEX CONCURRENTLY`` runs outside a transaction, on a connection of its own that
+    holds the build lock (a session advisory lock) for the whole build: one builder at a time
+    across processes, and loads do not set the index aside meanwhile.
+    """
     if db.citus:
         return False
+    assert db.engine is not None
     started = time.perf_counter()
-    async with db.session() as session:
-        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": BUILD_LOCK_KEY})
-        if await vector_index_present(session):
-            return False
-        pending = await session.scalar(
-            text("SELECT value FROM reme_setting WHERE key = :key"), {"key": REEMBED_PENDING_KEY}
-        )
-        dim = await _vector_dim(session)
-        if pending == "true" or dim <= 0:
-            return False
-        await session.execute(text(f"SET LOCAL maintenance_work_mem = '{settings.index_build_memory_mb}MB'"))
-        await session.execute(
-            text(f"SET LOCAL max_parallel_maintenance_workers = {int(settings.index_build_workers)}")
-        )
-        await session.execute(text(index_definition(dim)))
-    log.info("built the vector index in %.1f s", time.perf_counter() - started)
+    async with db.engine.connect() as connection:
+        conn = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": BUILD_LOCK_KEY})
+            built = await _build_concurrently(conn, settings)
+        except BaseException:
+            # Cut short (an error, a cancelled task): the session's lock and settings must
+            # not go back to the pool. A half-built index stays invalid until the next build.
+            await connection.invalidate()
+            raise
+        await conn.execute(text("RESET maintenance_work_mem"))
+        await conn.execute(text("RESET max_parallel_maintenance_workers"))
+        await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": BUILD_LOCK_KEY})
+    if built:
+        log.info("built the vector index in %.1f s", time.perf_counter() - started)
+    return built
+
+
+async def _build_concurrently(conn: AsyncConnection, settings: LoadSettings) -> bool:
+    valid = await conn.scalar(_INDEX_VALID)
+    if valid:
+        return False
+    pending = await conn.scalar(
+        text("SELECT value FROM reme_setting WHERE key = :key"), {"key": REEMBED_PENDING_KEY}
+    )
+    dim = int(await conn.scalar(_VECTOR_DIM) or 0)
+    if pending == "true" or dim <= 0:
+        return False
+    if valid is not None:
+        log.warning("dropping the invalid vector index that a failed build left, to build it again")
+        await conn.execute(text(f"DROP INDEX CONCURRENTLY IF EXISTS {INDEX_NAME}"))
+    await conn.execute(text(f"SET maintenance_work_mem = '{int(settings.index_build_memory_mb)}MB'"))
+    await conn.execute(text(f"SET max_parallel_maintenance_workers = {int(settings.index_build_workers)}"))
+    await conn.execute(text(index_definition(dim, concurrently=True)))
     return True
 
 

@@ -19,7 +19,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.db import Database
 from app.settings import LoadSettings, Settings
+from app.store.vector_index import BUILD_LOCK_KEY, build_vector_index
 from tests.conftest import app_settings
 from tests.integration.test_cli_output import reme
 from tests.integration.test_faults_load import renumbered
@@ -51,8 +53,14 @@ def waiting_server(
 
 
 async def index_oid(engine: AsyncEngine) -> int | None:
+    """The vector index, once searches can use it (a concurrent build shows it invalid before)."""
     async with engine.connect() as conn:
-        oid = await conn.scalar(text("SELECT to_regclass('ix_memory_embedding_hnsw')::oid"))
+        oid = await conn.scalar(
+            text(
+                "SELECT indexrelid::oid FROM pg_index "
+                "WHERE indexrelid = to_regclass('ix_memory_embedding_hnsw') AND indisvalid"
+            )
+        )
     return None if oid is None else int(oid)
 
 
@@ -233,3 +241,68 @@ async def test_reme_load_builds_the_index_it_set_aside_before_it_ends(
     after = await index_oid(engine)
     assert after is not None and after != before
     assert await stored_count(engine, workspace_id) == 3 * len(reme_lines(BFCL))
+
+
+async def test_an_index_left_invalid_by_a_failed_build_is_built_again(
+    client: httpx.AsyncClient,
+    engine: AsyncEngine,
+    database: Database,
+    database_url: str,
+    index_restored: None,
+) -> None:
+    # Given an index that a concurrent build left invalid (PostgreSQL keeps it, unused)
+    before = await index_oid(engine)
+    assert before is not None
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE pg_index SET indisvalid = false "
+                "WHERE indexrelid = 'ix_memory_embedding_hnsw'::regclass"
+            )
+        )
+    status = await asyncio.to_thread(reme, database_url, "status")
+    assert "no vector index" in status.stdout
+
+    # When the builder runs
+    built = await build_vector_index(database, LoadSettings())
+
+    # Then it dropped the invalid one and built a valid index in its place
+    assert built is True
+    after = await index_oid(engine)
+    assert after is not None and after != before
+
+
+async def test_a_large_load_during_an_index_build_keeps_the_index(
+    client: httpx.AsyncClient,
+    waiting_server: RunningServer,
+    engine: AsyncEngine,
+    storage_dir: Path,
+    index_restored: None,
+) -> None:
+    # Given a build in progress elsewhere (it holds the build lock)
+    before = await index_oid(engine)
+    assert before is not None
+    workspace_id = f"during-{uuid.uuid4().hex[:8]}"
+    async with engine.connect() as holder:
+        await holder.execute(text("SELECT pg_advisory_lock(:key)"), {"key": BUILD_LOCK_KEY})
+        try:
+            # When a load large enough to set the index aside comes in (the server counts any
+            # load of 100 memories as large)
+            async with asyncio.timeout(120):
+                await load_through(waiting_server, storage_dir, workspace_id)
+        finally:
+            await holder.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": BUILD_LOCK_KEY})
+            await holder.commit()
+
+    # Then it did not wait for the build, kept the index, and wrote every row
+    assert await index_oid(engine) == before
+    assert await stored_count(engine, workspace_id) == len(reme_lines(APPWORLD))
+
+
+async def load_through(server: RunningServer, storage_dir: Path, workspace_id: str) -> None:
+    folder = place_file(storage_dir, APPWORLD, workspace_id)
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=120) as http:
+        response = await http.post(
+            "/vector_store", json={"workspace_id": workspace_id, "action": "load", "path": folder}
+        )
+    assert response.status_code == 200, response.text
