@@ -21,7 +21,13 @@ from sqlalchemy.exc import (
     InvalidatePoolError,
     OperationalError,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from app import citus
 from app.embedded import EMBEDDED_DATABASE, EmbeddedPostgres
@@ -231,6 +237,15 @@ class Database:
             return
         async with self._transaction(self.read_sessionmaker) as session:
             yield session
+
+    @asynccontextmanager
+    async def read_autocommit(self) -> AsyncIterator[AsyncConnection]:
+        """A connection without a transaction (each statement is its own), on the read replica
+        when there is one: for a read that is one statement, without BEGIN and COMMIT."""
+        engine = self.read_engine or self.engine
+        assert engine is not None, "database not started"
+        async with engine.connect() as connection:
+            yield await connection.execution_options(isolation_level="AUTOCOMMIT")
 
     @asynccontextmanager
     async def _transaction(self, maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:

@@ -22,10 +22,12 @@ from sqlalchemy.dialects.postgresql import REGCONFIG, TSQUERY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
+from app.db import Database
 from app.errors import InvalidInput
 from app.models import Memory
 from app.store.exact_search import TextRanking, exact_hybrid
 from app.store.people import MAX_TARGETS, names_in, people_params, targets_subquery
+from app.store.small_set import known_large, remember_large, small_set_vector_search
 
 SearchMode = Literal["vector", "text", "hybrid"]
 
@@ -171,6 +173,32 @@ class SearchHit:
     similarity: float | None
     text_rank: float | None
     fused_score: float
+
+
+async def search(db: Database, request: SearchRequest) -> list[SearchHit]:
+    """Run one search on its own connection.
+
+    A vector search of a small filtered set is one statement without a transaction
+    (app.store.small_set); every other search is :func:`search_memories` in a read transaction.
+    """
+    if _one_statement(request) and not db.citus and not known_large(request.filters):
+        assert request.embedding is not None
+        async with db.read_autocommit() as connection:
+            hits = await small_set_vector_search(
+                connection, request.filters, request.embedding, request.top_k, EXACT_SCAN_MAX_ROWS
+            )
+        if hits is not None:
+            return hits
+        remember_large(request.filters)
+    async with db.read_session() as session:
+        return await search_memories(session, request, ends_transaction=True)
+
+
+def _one_statement(request: SearchRequest) -> bool:
+    """A vector search (no words to rank, no time range to lift) that asks for something."""
+    vector = request.mode == "vector" or (request.mode == "hybrid" and not request.text.strip())
+    asks = request.embedding is not None and request.top_k > 0
+    return vector and asks and request.boost_event_range is None
 
 
 async def search_memories(

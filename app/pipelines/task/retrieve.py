@@ -20,7 +20,7 @@ from app.pipelines.task.llm_outputs import RerankedMemories, RetrievalGuidance, 
 from app.pipelines.task.trajectories import retrieval_query
 from app.services import Services
 from app.store.memories import memory_to_reme, parse_time
-from app.store.search import SearchFilters, SearchHit, SearchRequest, search_memories
+from app.store.search import SearchFilters, SearchHit, SearchRequest, search
 
 FLOW = "retrieve_task_memory"
 FLOW_SIMPLE = "retrieve_task_memory_simple"
@@ -93,8 +93,7 @@ async def search_task_memories(ctx: RetrievalContext) -> None:
     request = SearchRequest(
         filters=ctx.search_filters, top_k=top_k, mode=ctx.mode, embedding=ctx.embedding, text=ctx.query
     )
-    async with ctx.services.db.read_session() as session:
-        ctx.hits = await search_memories(session, request, ends_transaction=True)
+    ctx.hits = await search(ctx.services.db, request)
 
 
 async def rerank_memories(ctx: RetrievalContext) -> None:

@@ -8,7 +8,7 @@ from litestar.params import FromPath, JSONBody
 from app.errors import InvalidInput
 from app.routes.deps import ServicesDep
 from app.routes.v1.v1_schemas import SearchHitOut, SearchIn, SearchOut
-from app.store.search import search_memories
+from app.store.search import search
 
 
 class SearchController(Controller):
@@ -27,6 +27,5 @@ class SearchController(Controller):
             )
         embedding = None if data.mode == "text" else await services.embedder.embed_query(data.query)
         request = data.to_request(workspace_id, embedding)
-        async with services.db.read_session() as session:
-            hits = await search_memories(session, request, ends_transaction=True)
+        hits = await search(services.db, request)
         return SearchOut(items=[SearchHitOut.of_hit(h) for h in hits])
