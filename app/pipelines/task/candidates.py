@@ -92,7 +92,11 @@ async def embed_candidates(ctx: SummaryContext) -> None:
 
 
 async def drop_duplicates(ctx: SummaryContext) -> None:
-    """Drop candidates repeating a better one of the batch, then those repeating stored memories."""
+    """Drop candidates repeating a better one of the batch.
+
+    Those repeating stored memories are found by :func:`persist_memories`, under the workspace
+    lock (a check here as well would find nothing that one misses, at a transaction's cost).
+    """
     threshold = ctx.services.settings.task.dedup_similarity
     ranked = sorted(ctx.accepted(), key=lambda c: c.quality, reverse=True)
     kept: list[Candidate] = []
@@ -102,8 +106,6 @@ async def drop_duplicates(ctx: SummaryContext) -> None:
             candidate.duplicate_of = original.memory_id
         else:
             kept.append(candidate)
-    async with ctx.services.db.session() as session:
-        await _mark_stored_duplicates(session, ctx.workspace_id, kept, threshold)
 
 
 def _repeated_in(candidate: Candidate, kept: list[Candidate], threshold: float) -> Candidate | None:

@@ -4,8 +4,9 @@ split runs by outcome
 -> (success patterns | failure lessons | comparative insights), concurrently
 -> judge every candidate
 -> embed the accepted ones
--> drop duplicates of the batch and of stored memories
--> persist (memories, validation records, events, trajectory status) in one transaction
+-> drop duplicates of the batch
+-> persist in one transaction, under the workspace lock: drop duplicates of stored memories,
+   then write memories, validation records, events and trajectory status
 """
 
 from __future__ import annotations

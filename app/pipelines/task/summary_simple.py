@@ -1,7 +1,8 @@
 """summary_task_memory_simple: one model call per trajectory, no judge.
 
 extract experiences (one call per trajectory, concurrently)
--> embed -> drop duplicates of the batch and of stored memories -> persist
+-> embed -> drop duplicates of the batch -> persist (stored duplicates dropped there, under the
+   workspace lock)
 """
 
 from __future__ import annotations
