@@ -65,3 +65,50 @@ async def test_the_same_text_check_reads_the_normalised_text_index(database: Dat
         )
 
     assert "ix_memory_task_content_key" in plan
+
+
+@pytest.fixture
+async def stored_after_statistics(engine: AsyncEngine) -> AsyncIterator[str]:
+    """The same memories, written after the table's last ANALYZE: the planner believes the
+    workspace empty, as it does during a burst of summaries into a new workspace."""
+    async with engine.begin() as conn:
+        await conn.execute(text("ANALYZE memory"))
+        await conn.execute(text("INSERT INTO workspace (id) VALUES (:ws)"), {"ws": WORKSPACE})
+        await conn.execute(
+            text(
+                "INSERT INTO memory (workspace_id, memory_id, memory_type, content, embedding) "
+                "SELECT :ws, 'm' || i, 'task', 'Step ' || i || ' of the task', "
+                "array_fill(-1.0, ARRAY[384])::vector FROM generate_series(1, 500) AS i"
+            ),
+            {"ws": WORKSPACE},
+        )
+    yield WORKSPACE
+    async with engine.begin() as conn:
+        await conn.execute(text("DELETE FROM workspace WHERE id = :ws"), {"ws": WORKSPACE})
+
+
+async def test_on_stale_statistics_each_probe_is_looked_up_with_its_vector_cast_once(
+    database: Database, stored_after_statistics: str
+) -> None:
+    async with database.session() as session:
+        plan = "\n".join(
+            row[0]
+            for row in await session.execute(
+                text(f"EXPLAIN {_STORED_DUPLICATES_SQL.text}"),
+                {
+                    "vectors": ["[" + ",".join(["1"] * 384) + "]"],
+                    "contents": ["step 7 of the task"],
+                    "workspace_id": stored_after_statistics,
+                    "max_distance": 0.01,
+                },
+            )
+        )
+        found = await find_stored_duplicates(
+            session, stored_after_statistics, [probe("  step 7   OF the task ")], 0.99
+        )
+
+    # Each probe looked up on its own (not every stored text normalised in a join filter),
+    # and its vector cast once, not once per stored row compared
+    assert "Join Filter" not in plan
+    assert "vec)::vector" not in plan
+    assert found == {0: "m7"}
