@@ -292,18 +292,20 @@ class OpenAIEmbedder(_OneQuery):
     async def _embed_batch(self, texts: list[str]) -> np.ndarray:
         # Many APIs reject empty input strings; a single space embeds as "nothing".
         inputs = [text if text else " " for text in texts]
-        extra: dict[str, Any] = {}
+        # The texts travel in extra_body, which the client sends as given: its typed transform
+        # of ``input`` walks every string (measured: 12 us per text, a quarter of its time).
+        body: dict[str, Any] = {"input": inputs}
         if self._dimensions is not None:
-            extra["dimensions"] = self._dimensions
+            body["dimensions"] = self._dimensions
         async with self._semaphore:
             try:
                 # The raw body, not the client's parsed objects: those turn every number into a
-                # Python float and a pydantic field (measured: 1,900 texts/s, the stand-in a
-                # quarter busy); base64 read by numpy costs next to nothing per number.
+                # Python float and a pydantic field; base64 read by numpy costs next to nothing
+                # per number (measured: 2.2x the texts/s, half the client's CPU).
                 response = await self._client.embeddings.with_raw_response.create(
-                    input=inputs, model=self.model_name, encoding_format="base64", **extra
+                    input=[], model=self.model_name, encoding_format="base64", extra_body=body
                 )
-                body = response.content
+                content = response.content
             except openai.APITimeoutError:
                 raise EmbeddingTimeout(f"embedding API timed out after {self._timeout:g}s") from None
             except openai.APIStatusError as exc:
@@ -318,7 +320,7 @@ class OpenAIEmbedder(_OneQuery):
                 raise EmbeddingUnavailable(
                     f"embedding API failed: {type(exc).__name__}: {str(exc)[:200]}"
                 ) from None
-        return _normalise(self._read_vectors(body, len(inputs)))
+        return _normalise(self._read_vectors(content, len(inputs)))
 
     def _read_vectors(self, body: bytes, count: int) -> np.ndarray:
         """The body's vectors as rows ordered by their ``index``: base64 little-endian float32,
