@@ -117,5 +117,5 @@ async def test_an_embedding_body_that_cannot_be_read_is_a_503_naming_it_and_writ
 
     assert response.status_code == 503, response.text
     assert "malformed response" in response.text
-    assert "embedding 0 is not base64" in response.text
+    assert "Invalid base64 encoded string" in response.text
     assert await stored_vectors(engine, "api-malformed") == {}

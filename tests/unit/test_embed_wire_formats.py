@@ -91,7 +91,10 @@ async def test_items_are_placed_by_their_index_and_normalised(
     [
         ("<html>bad gateway</html>", "malformed response"),
         (json.dumps({"object": "list"}), "missing required field `data`"),
-        (body({"index": 0, "embedding": "@@not base64@@"}), "embedding 0 is not base64"),
+        (
+            body({"index": 0, "embedding": "@@not base64@@"}),
+            "Invalid base64 encoded string - at `$.data[0].embedding`",
+        ),
         (body({"index": 0, "embedding": "AAAAAAA="}), "5 bytes, not whole float32"),
         (body({"index": 0, "embedding": None}), "malformed response"),
         (body({"index": 1, "embedding": b64([1.0] * 8)}), "index 1 is out of range"),
