@@ -299,8 +299,8 @@ class OpenAIEmbedder(_OneQuery):
         async with self._semaphore:
             try:
                 # The raw body, not the client's parsed objects: those turn every number into a
-                # Python float and a pydantic field; base64 read by numpy costs next to nothing
-                # per number (measured: 2.2x the texts/s, half the client's CPU).
+                # Python float and a pydantic field. Measured against benchmarks/embed_server.py,
+                # 64 texts a request: 101 -> 30 us of our CPU per text, 2x the texts/s.
                 response = await self._client.embeddings.with_raw_response.create(
                     input=[], model=self.model_name, encoding_format="base64", extra_body=body
                 )
