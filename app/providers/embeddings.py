@@ -1,7 +1,8 @@
 """Embedding models: the bundled local MiniLM (the default) or an OpenAI-compatible API.
 
-Both return L2-normalised vectors in input order. The local model runs its CPU work in a
-worker thread so the event loop stays free.
+Both return L2-normalised vectors in input order, as lists (``embed``) or as one float32
+matrix (``embed_matrix``, for bulk writes). The local model runs its CPU work in a worker
+thread so the event loop stays free.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Awaitable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+import msgspec
 import numpy as np
 import openai
 
@@ -42,6 +44,10 @@ class Embedder(Protocol):
 
     async def embed(self, texts: list[str]) -> list[list[float]]: ...
 
+    async def embed_matrix(self, texts: list[str]) -> np.ndarray:
+        """The vectors as one float32 array of shape ``(len(texts), dim)``, rows in input order."""
+        ...
+
     async def embed_query(self, text: str) -> list[float]:
         """The vector of a search query (the cache of :class:`QueryCachedEmbedder` keeps these)."""
         ...
@@ -50,10 +56,17 @@ class Embedder(Protocol):
 
 
 class _OneQuery:
-    """``embed_query`` as a call of one text, for the embedders that keep no queries."""
+    """``embed`` as lists from ``embed_matrix``, and ``embed_query`` as a call of one text,
+    for the embedders that keep no queries."""
+
+    async def embed_matrix(self, texts: list[str]) -> np.ndarray:
+        raise NotImplementedError
 
     async def embed(self, texts: list[str]) -> list[list[float]]:
-        raise NotImplementedError
+        if not texts:
+            return []
+        vectors: list[list[float]] = (await self.embed_matrix(texts)).tolist()
+        return vectors
 
     async def embed_query(self, text: str) -> list[float]:
         return (await self.embed([text]))[0]
@@ -91,6 +104,9 @@ class QueryCachedEmbedder:
     async def embed(self, texts: list[str]) -> list[list[float]]:
         return await self.inner.embed(texts)
 
+    async def embed_matrix(self, texts: list[str]) -> np.ndarray:
+        return await self.inner.embed_matrix(texts)
+
     async def embed_query(self, text: str) -> list[float]:
         cached = self._vectors.get(text)
         if cached is not None:
@@ -116,14 +132,14 @@ class MeteredEmbedder(_OneQuery):
         self.model_name = inner.model_name
         self.dim = inner.dim
 
-    async def embed(self, texts: list[str]) -> list[list[float]]:
+    async def embed_matrix(self, texts: list[str]) -> np.ndarray:
         if not texts:
-            return []
+            return _no_vectors(self.dim)
         started = time.perf_counter()
         failed = True
         try:
             with tracing.span("embed", {"gen_ai.request.model": self.model_name, "reme.texts": len(texts)}):
-                vectors = await self.inner.embed(texts)
+                vectors = await self.inner.embed_matrix(texts)
             failed = False
             return vectors
         finally:
@@ -153,15 +169,14 @@ class LocalEmbedder(_OneQuery):
         self._input_names: set[str] = set()
         self._load_lock = threading.Lock()
 
-    async def embed(self, texts: list[str]) -> list[list[float]]:
+    async def embed_matrix(self, texts: list[str]) -> np.ndarray:
         if not texts:
-            return []
+            return _no_vectors(self.dim)
         if self._session is None:
             await asyncio.to_thread(self._load)
         if len(texts) == 1:
             # A query: tokenise and encode in one trip to a thread, not two.
-            one: list[list[float]] = (await asyncio.to_thread(self._embed_batch, texts)).tolist()
-            return one
+            return await asyncio.to_thread(self._embed_batch, texts)
         token_ids = await asyncio.to_thread(self._tokenize, texts)
         # Similar lengths in one batch waste less work on padding; the order is restored below.
         order = sorted(range(len(texts)), key=lambda i: len(token_ids[i]))
@@ -170,8 +185,7 @@ class LocalEmbedder(_OneQuery):
             positions = order[start : start + self._batch_size]
             batch = [token_ids[i] for i in positions]
             vectors[positions] = await asyncio.to_thread(self._encode, batch)
-        result: list[list[float]] = vectors.tolist()
-        return result
+        return vectors
 
     async def close(self) -> None:
         self._session = self._query_session = None
@@ -262,27 +276,35 @@ class OpenAIEmbedder(_OneQuery):
         )
         self._semaphore = asyncio.Semaphore(MAX_CONCURRENT_BATCHES)
 
-    async def embed(self, texts: list[str]) -> list[list[float]]:
+    async def embed_matrix(self, texts: list[str]) -> np.ndarray:
         if not texts:
-            return []
+            return _no_vectors(self.dim)
         batches = [
             texts[start : start + self._batch_size] for start in range(0, len(texts), self._batch_size)
         ]
         results = await _gather_or_cancel([self._embed_batch(batch) for batch in batches])
-        return [vector for batch_vectors in results for vector in batch_vectors]
+        return results[0] if len(results) == 1 else np.concatenate(results)
 
     async def close(self) -> None:
         await self._client.close()
 
-    async def _embed_batch(self, texts: list[str]) -> list[list[float]]:
+    async def _embed_batch(self, texts: list[str]) -> np.ndarray:
         # Many APIs reject empty input strings; a single space embeds as "nothing".
         inputs = [text if text else " " for text in texts]
-        extra: dict[str, Any] = {}
+        # The texts travel in extra_body, which the client sends as given: its typed transform
+        # of ``input`` walks every string (measured: 12 us per text, a quarter of its time).
+        body: dict[str, Any] = {"input": inputs}
         if self._dimensions is not None:
-            extra["dimensions"] = self._dimensions
+            body["dimensions"] = self._dimensions
         async with self._semaphore:
             try:
-                response = await self._client.embeddings.create(input=inputs, model=self.model_name, **extra)
+                # The raw body, not the client's parsed objects: those turn every number into a
+                # Python float and a pydantic field. Measured against benchmarks/embed_server.py,
+                # 64 texts a request: 101 -> 30 us of our CPU per text, 2x the texts/s.
+                response = await self._client.embeddings.with_raw_response.create(
+                    input=[], model=self.model_name, encoding_format="base64", extra_body=body
+                )
+                content = response.content
             except openai.APITimeoutError:
                 raise EmbeddingTimeout(f"embedding API timed out after {self._timeout:g}s") from None
             except openai.APIStatusError as exc:
@@ -297,19 +319,72 @@ class OpenAIEmbedder(_OneQuery):
                 raise EmbeddingUnavailable(
                     f"embedding API failed: {type(exc).__name__}: {str(exc)[:200]}"
                 ) from None
-        data = sorted(response.data, key=lambda item: item.index)
-        if len(data) != len(inputs):
-            raise EmbeddingUnavailable(f"embedding API returned {len(data)} vectors for {len(inputs)} texts")
-        for item in data:
-            if len(item.embedding) != self.dim:
+        return _normalise(self._read_vectors(content, len(inputs)))
+
+    def _read_vectors(self, body: bytes, count: int) -> np.ndarray:
+        """The body's vectors as rows ordered by their ``index``: base64 little-endian float32,
+        or lists of numbers from servers that ignore ``encoding_format``."""
+        try:
+            data = _EMBEDDINGS_BODY.decode(body).data
+        except msgspec.DecodeError as exc:
+            raise self._malformed(str(exc)) from None
+        if len(data) != count:
+            raise EmbeddingUnavailable(f"embedding API returned {len(data)} vectors for {count} texts")
+        order = [item.index for item in data]
+        in_order = list(range(count))
+        if sorted(order) != in_order:
+            raise self._malformed(_index_problem(order, count))
+        parts = [self._bytes_of(item) for item in data]
+        for part in parts:
+            if len(part) != 4 * self.dim:
                 raise EmbeddingUnavailable(
-                    f"embedding model {self.model_name} returned {len(item.embedding)} "
+                    f"embedding model {self.model_name} returned {len(part) // 4} "
                     f"dimensions, expected {self.dim}: set REME_EMBEDDING__DIM to match the model"
                 )
-        vectors: list[list[float]] = _normalise(
-            np.asarray([item.embedding for item in data], dtype=np.float32)
-        ).tolist()
-        return vectors
+        # One buffer for the whole batch: numpy's work per vector is then none at all.
+        vectors = np.frombuffer(b"".join(parts), dtype="<f4").reshape(count, self.dim)
+        return vectors if order == in_order else vectors[np.argsort(order)]
+
+    def _bytes_of(self, item: _EmbeddingItem) -> bytes:
+        """One vector as little-endian float32 bytes."""
+        if not isinstance(item.embedding, bytes):
+            return np.asarray(item.embedding, dtype="<f4").tobytes()
+        if len(item.embedding) % 4:
+            raise self._malformed(
+                f"embedding {item.index} is {len(item.embedding)} bytes, not whole float32 numbers"
+            )
+        return item.embedding
+
+    def _malformed(self, reason: str) -> EmbeddingUnavailable:
+        return EmbeddingUnavailable(
+            f"embedding API failed: malformed response for model {self.model_name}: {reason[:200]}"
+        )
+
+
+class _EmbeddingItem(msgspec.Struct):
+    index: int
+    # A JSON string is read as base64 (by msgspec, in C: a third of binascii's time).
+    embedding: bytes | list[float]
+
+
+class _EmbeddingsBody(msgspec.Struct):
+    data: list[_EmbeddingItem]
+
+
+_EMBEDDINGS_BODY = msgspec.json.Decoder(_EmbeddingsBody)
+
+
+def _index_problem(order: list[int], count: int) -> str:
+    seen: set[int] = set()
+    for index in order:
+        if not 0 <= index < count or index in seen:
+            return f"index {index} is out of range or repeated"
+        seen.add(index)
+    return "indexes do not cover the texts"
+
+
+def _no_vectors(dim: int) -> np.ndarray:
+    return np.empty((0, dim), dtype=np.float32)
 
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:

@@ -4,13 +4,18 @@ One INSERT per chunk instead of one per row: parameters travel as arrays (vector
 ``real[]`` in binary), so neither the driver nor SQLAlchemy does per-row work.
 
 Large loads write their rows first into a temporary staging table (``pg_temp.memory_load``,
-private to one connection, gone with it), chunk by chunk as the vectors arrive; one statement
-then moves them all into ``memory`` in the load's transaction.
+private to one connection, gone with it), step by step as the vectors arrive; one statement
+then moves them all into ``memory`` in the load's transaction. A step's vectors go ahead of its
+rows by binary ``COPY``, built from the float32 matrix by numpy: a ``real[]`` parameter makes
+the driver encode every number on its own (measured: 190 ms of our CPU per 2,048 rows of 384
+dimensions against 9 ms by COPY).
 """
 
 from __future__ import annotations
 
+import io
 import json
+import struct
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -46,6 +51,11 @@ BULK_COLUMNS: tuple[tuple[str, str, str], ...] = (
 
 
 STAGE_TABLE = "pg_temp.memory_load"
+# A step's vectors by row number (1-based), read by the statement that stages the step's rows.
+VECTOR_TABLE = "pg_temp.memory_load_vector"
+# The header of PostgreSQL's binary COPY format: signature, flags, no header extension.
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+_COPY_TRAILER = struct.pack(">h", -1)
 # The memory columns a staged row carries (search_text is computed when the row moves).
 STAGED_COLUMNS = ("workspace_id", *(name for name, _, _ in BULK_COLUMNS), "embedding")
 
@@ -57,7 +67,7 @@ def _upsert_clause() -> str:
     return f" ON CONFLICT (workspace_id, memory_id) DO UPDATE SET {updates}"
 
 
-def _bulk_insert_sql(upsert: bool, table: str = "memory") -> TextClause:
+def _bulk_insert_sql(upsert: bool) -> TextClause:
     """One INSERT of many rows from column arrays (``unnest``): one statement, one round trip.
 
     The vectors arrive as one flat real[] (binary on the wire, no float formatting); row ``n``
@@ -68,7 +78,7 @@ def _bulk_insert_sql(upsert: bool, table: str = "memory") -> TextClause:
     values = ", ".join(f"CAST(r.{name} AS {cast})" for name, _, cast in BULK_COLUMNS)
     vector = "CAST((CAST(:vectors AS real[]))[(r.n - 1) * :dim + 1 : r.n * :dim] AS vector)"
     sql = (
-        f"INSERT INTO {table} (workspace_id, {names}, embedding) "
+        f"INSERT INTO memory (workspace_id, {names}, embedding) "
         f"SELECT :workspace_id, {values}, {vector} "
         f"FROM unnest({arrays}) WITH ORDINALITY AS r({names}, n)"
     )
@@ -78,6 +88,17 @@ def _bulk_insert_sql(upsert: bool, table: str = "memory") -> TextClause:
 
 
 def _bulk_parameters(workspace_id: str, memories: Sequence[NewMemory]) -> dict[str, Any]:
+    params = _row_parameters(workspace_id, memories)
+    vectors = np.asarray([m.embedding for m in memories], dtype=np.float32)
+    if vectors.ndim != 2:
+        raise ValueError("every memory written in bulk needs its vector first")
+    params["vectors"] = vectors.ravel().tolist()
+    params["dim"] = vectors.shape[1]
+    return params
+
+
+def _row_parameters(workspace_id: str, memories: Sequence[NewMemory]) -> dict[str, Any]:
+    """The column arrays of ``BULK_COLUMNS`` (every column but the vector)."""
     now = datetime.now(UTC)
     params: dict[str, Any] = {"workspace_id": workspace_id}
     params["memory_id"] = [m.memory_id for m in memories]
@@ -94,11 +115,6 @@ def _bulk_parameters(workspace_id: str, memories: Sequence[NewMemory]) -> dict[s
     params["event_time"] = [m.event_time for m in memories]
     params["time_created"] = [m.time_created or now for m in memories]
     params["time_modified"] = [m.time_modified or m.time_created or now for m in memories]
-    vectors = np.asarray([m.embedding for m in memories], dtype=np.float32)
-    if vectors.ndim != 2:
-        raise ValueError("every memory written in bulk needs its vector first")
-    params["vectors"] = vectors.ravel().tolist()
-    params["dim"] = vectors.shape[1]
     params["source_trajectory_id"] = [
         None if m.source_trajectory_id is None else str(m.source_trajectory_id) for m in memories
     ]
@@ -116,28 +132,84 @@ async def write_memory_rows(
 
 
 async def create_stage(session: AsyncSession) -> None:
-    """An empty staging table on this session's connection (one left by a cancelled load goes)."""
-    await session.execute(text(f"DROP TABLE IF EXISTS {STAGE_TABLE}"))
+    """Empty staging tables on this session's connection (ones left by a cancelled load go)."""
+    await session.execute(text(f"DROP TABLE IF EXISTS {STAGE_TABLE}, {VECTOR_TABLE}"))
     # No constraints beyond NOT NULL, no indexes: rows land at the cost of the heap alone.
     await session.execute(text("CREATE TEMP TABLE memory_load (LIKE memory INCLUDING DEFAULTS)"))
+    await session.execute(
+        text(
+            "CREATE TEMP TABLE memory_load_vector (n int4 NOT NULL, embedding vector NOT NULL) "
+            "ON COMMIT DELETE ROWS"
+        )
+    )
 
 
-async def stage_memory_rows(session: AsyncSession, workspace_id: str, memories: Sequence[NewMemory]) -> None:
-    """Add memories that have their vectors to the staging table."""
-    statement = _bulk_insert_sql(upsert=False, table=STAGE_TABLE)
-    for start in range(0, len(memories), INSERT_CHUNK):
-        chunk = memories[start : start + INSERT_CHUNK]
-        await session.execute(statement, _bulk_parameters(workspace_id, chunk))
+async def stage_memory_rows(
+    session: AsyncSession, workspace_id: str, memories: Sequence[NewMemory], vectors: np.ndarray
+) -> None:
+    """Add memories to the staging table, with their vectors (row ``i`` of ``vectors`` is the
+    vector of ``memories[i]``): the vectors by COPY, then the rows in one statement."""
+    if len(memories) != len(vectors):
+        raise ValueError(f"{len(memories)} memories staged with {len(vectors)} vectors")
+    # Also opens the transaction at the driver, so that the COPY below runs inside it.
+    await session.execute(text(f"DELETE FROM {VECTOR_TABLE}"))
+    pooled = await (await session.connection()).get_raw_connection()
+    driver: Any = pooled.driver_connection  # asyncpg's connection
+    await driver.copy_to_table(
+        "memory_load_vector",
+        schema_name="pg_temp",
+        source=io.BytesIO(_copy_payload(vectors)),
+        format="binary",
+    )
+    await session.execute(_staged_insert_sql(), _row_parameters(workspace_id, memories))
+
+
+def _staged_insert_sql() -> TextClause:
+    names = ", ".join(name for name, _, _ in BULK_COLUMNS)
+    arrays = ", ".join(f"CAST(:{name} AS {array})" for name, array, _ in BULK_COLUMNS)
+    values = ", ".join(f"CAST(r.{name} AS {cast})" for name, _, cast in BULK_COLUMNS)
+    return text(
+        f"INSERT INTO {STAGE_TABLE} (workspace_id, {names}, embedding) "
+        f"SELECT :workspace_id, {values}, v.embedding "
+        f"FROM unnest({arrays}) WITH ORDINALITY AS r({names}, n) JOIN {VECTOR_TABLE} AS v ON v.n = r.n"
+    )
+
+
+def _copy_payload(vectors: np.ndarray) -> bytes:
+    """Rows ``(n, embedding)`` in the binary COPY format, ``n`` from 1: per row, the field
+    count, then each field's length and value; a vector is pgvector's binary form (int16
+    dimensions, int16 unused, big-endian float32 values)."""
+    count, dim = vectors.shape
+    row = np.dtype(
+        [
+            ("fields", ">i2"),
+            ("n_size", ">i4"),
+            ("n", ">i4"),
+            ("vector_size", ">i4"),
+            ("dim", ">i2"),
+            ("unused", ">i2"),
+            ("values", ">f4", (dim,)),
+        ]
+    )
+    rows = np.empty(count, dtype=row)
+    rows["fields"] = 2
+    rows["n_size"] = 4
+    rows["n"] = np.arange(1, count + 1)
+    rows["vector_size"] = 4 + 4 * dim
+    rows["dim"] = dim
+    rows["unused"] = 0
+    rows["values"] = vectors
+    return _COPY_HEADER + rows.tobytes() + _COPY_TRAILER
 
 
 async def move_staged_rows(session: AsyncSession, *, upsert: bool) -> None:
-    """Every staged row into ``memory`` in one statement, then the staging table goes."""
+    """Every staged row into ``memory`` in one statement, then the staging tables go."""
     columns = ", ".join(STAGED_COLUMNS)
     sql = f"INSERT INTO memory ({columns}) SELECT {columns} FROM {STAGE_TABLE}"
     if upsert:
         sql += _upsert_clause()
     await session.execute(text(sql))
-    await session.execute(text(f"DROP TABLE {STAGE_TABLE}"))
+    await session.execute(text(f"DROP TABLE {STAGE_TABLE}, {VECTOR_TABLE}"))
 
 
 async def write_events(

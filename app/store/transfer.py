@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, cast
 
+import numpy as np
 from sqlalchemy import (
     Select,
     Table,
@@ -167,24 +168,40 @@ async def _transaction_on(connection: AsyncConnection) -> AsyncIterator[AsyncSes
         yield session
 
 
-async def _stage_chunk(connection: AsyncConnection, workspace_id: str, chunk: Sequence[NewMemory]) -> None:
+async def _stage_chunk(
+    connection: AsyncConnection, workspace_id: str, chunk: Sequence[NewMemory], vectors: np.ndarray
+) -> None:
     async with _transaction_on(connection) as session:
-        await stage_memory_rows(session, workspace_id, chunk)
+        await stage_memory_rows(session, workspace_id, chunk, vectors)
     for memory in chunk:
         memory.embedding = None  # staged: a million-memory load need not keep its vectors
 
 
 async def _embed_step(
     embedder: Embedder, chunk: Sequence[NewMemory], batch_size: int, on_progress: Progress | None
-) -> None:
-    """A step's memories in concurrent calls of a few batches each: the embedder's concurrent
-    batches stay busy across calls, and progress moves as each call ends."""
+) -> np.ndarray:
+    """A step's vectors, one float32 row per memory: the ones the memories carry, the others
+    from concurrent calls of a few batches each (the embedder's concurrent batches stay busy
+    across calls, and progress moves as each call ends)."""
+    vectors = np.empty((len(chunk), embedder.dim), dtype=np.float32)
+    todo: list[int] = []
+    for row, memory in enumerate(chunk):
+        if memory.embedding is None:
+            todo.append(row)
+        else:
+            vectors[row] = memory.embedding
+    if on_progress is not None and len(todo) < len(chunk):
+        on_progress(len(chunk) - len(todo))
+
+    async def embed_rows(rows: list[int]) -> None:
+        vectors[rows] = await embedder.embed_matrix([chunk[row].embedding_text() for row in rows])
+        if on_progress is not None:
+            on_progress(len(rows))
+
     per_call = max(1, batch_size * BATCHES_PER_STEP)
     calls = [
-        asyncio.ensure_future(
-            embed_memories(embedder, chunk[start : start + per_call], batch_size, on_progress)
-        )
-        for start in range(0, len(chunk), per_call)
+        asyncio.ensure_future(embed_rows(todo[start : start + per_call]))
+        for start in range(0, len(todo), per_call)
     ]
     try:
         await asyncio.gather(*calls)
@@ -193,6 +210,7 @@ async def _embed_step(
             call.cancel()
         await asyncio.gather(*calls, return_exceptions=True)
         raise
+    return vectors
 
 
 async def stage_memories(
@@ -214,10 +232,10 @@ async def stage_memories(
     try:
         for start in range(0, len(memories), step):
             chunk = memories[start : start + step]
-            await _embed_step(embedder, chunk, batch_size, on_progress)
+            vectors = await _embed_step(embedder, chunk, batch_size, on_progress)
             if writing is not None:
                 await writing
-            writing = asyncio.create_task(_stage_chunk(connection, workspace_id, chunk))
+            writing = asyncio.create_task(_stage_chunk(connection, workspace_id, chunk, vectors))
         if writing is not None:
             await writing
     finally:

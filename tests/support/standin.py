@@ -2,7 +2,9 @@
 
 Chat answers come from ``queue_chat(...)`` first, then from ``responder``. ``set_mode`` makes the
 next requests fail (HTTP 500), stall (``timeout_seconds``) or answer garbage. Embeddings are
-deterministic hashed bag-of-words vectors: texts sharing words are close, others are not.
+deterministic hashed bag-of-words vectors: texts sharing words are close, others are not; they
+come as base64 when the request asks for it, unless ``embeddings_as_floats`` is set (a server that
+ignores ``encoding_format``), and ``embedding_body`` replaces the whole answer with given text.
 
     with StandInOpenAI() as stand_in:
         stand_in.responder = lambda request: {"answer": 42}
@@ -98,6 +100,8 @@ class StandInOpenAI:
         self.embedding_dim = self._initial_embedding_dim = embedding_dim
         self.timeout_seconds = self._initial_timeout_seconds = timeout_seconds
         self.responder: Responder = minimal_answer
+        self.embeddings_as_floats = False
+        self.embedding_body: str | None = None
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self._answers: deque[Answer] = deque()
         # Assign ``mode`` directly for an open-ended mode, or use ``set_mode``.
@@ -171,6 +175,8 @@ class StandInOpenAI:
             self._answers.clear()
             self.mode, self.mode_count = "ok", None
         self.responder = minimal_answer
+        self.embeddings_as_floats = False
+        self.embedding_body = None
         self.embedding_dim = self._initial_embedding_dim
         self.timeout_seconds = self._initial_timeout_seconds
 
@@ -197,7 +203,7 @@ class StandInOpenAI:
         dim = int(body.get("dimensions") or self.embedding_dim)
         vectors = [hashed_embedding(str(text), dim) for text in texts]
         encoded: list[Any] = vectors
-        if body.get("encoding_format") == "base64":
+        if body.get("encoding_format") == "base64" and not self.embeddings_as_floats:
             encoded = [base64.b64encode(struct.pack(f"<{dim}f", *v)).decode() for v in vectors]
         data = [
             {"object": "embedding", "index": index, "embedding": embedding}
@@ -300,6 +306,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif mode == "error":
             self._send_error(500, "the stand-in was told to fail")
             return
+        if path == "/v1/embeddings" and stand_in.embedding_body is not None:
+            self._send(200, stand_in.embedding_body.encode())
+            return
         try:
             if path == "/v1/embeddings":
                 answer = stand_in._embeddings(body)
@@ -317,7 +326,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(status, {"error": error})
 
     def _send_json(self, status: int, payload: dict[str, Any]) -> None:
-        data = json.dumps(payload).encode()
+        self._send(status, json.dumps(payload).encode())
+
+    def _send(self, status: int, data: bytes) -> None:
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
