@@ -18,7 +18,7 @@ from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.settings import LOCAL_EMBEDDING_DIM, LOCAL_EMBEDDING_MODEL, EmbeddingSettings
+from app.settings import LOCAL_EMBEDDING_DIM, LOCAL_EMBEDDING_MODEL, EmbeddingSettings, LoadSettings
 from app.store.memories import embedding_text
 from tests.conftest import app_settings
 from tests.support.server import RunningServer, start_server
@@ -44,7 +44,12 @@ def api_app(
         dim=DIM,
         max_retries=0,
     )
-    running = start_server(app_settings(database_url, standin, storage_dir, embedding=embedding))
+    # The vector index is kept through the loads (not set aside): this server stops before it
+    # would build a set-aside index, and the tests after these need the index.
+    keep_index = LoadSettings(index_rebuild_max_rows=0)
+    running = start_server(
+        app_settings(database_url, standin, storage_dir, embedding=embedding, load=keep_index)
+    )
     yield running
     running.stop()
 

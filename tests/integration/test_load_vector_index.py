@@ -65,6 +65,7 @@ async def index_oid(engine: AsyncEngine) -> int | None:
 
 
 async def wait_for_index(engine: AsyncEngine) -> int:
+    """The index once it is valid (an earlier test's large load may have it still building)."""
     async with asyncio.timeout(300):
         while True:
             oid = await index_oid(engine)
@@ -114,8 +115,7 @@ async def test_a_large_load_is_searchable_at_once_and_the_next_start_builds_the_
     index_restored: None,
 ) -> None:
     # Given the vector index, and a file holding every bfcl memory five times under new ids
-    before = await index_oid(engine)
-    assert before is not None
+    before = await wait_for_index(engine)
     workspace_id = f"aside-{uuid.uuid4().hex[:8]}"
     folder = storage_dir / uuid.uuid4().hex
     folder.mkdir()
@@ -161,7 +161,7 @@ async def test_a_load_failing_after_setting_the_index_aside_leaves_index_and_wor
     # Given a workspace holding appworld's memories, and a database that refuses one memory
     workspace_id = f"refused-{uuid.uuid4().hex[:8]}"
     await load(client, storage_dir, APPWORLD, workspace_id)
-    before_oid = await index_oid(engine)
+    before_oid = await wait_for_index(engine)
     before_count = await stored_count(engine, workspace_id)
     records = [{**r, "memory_id": uuid.uuid4().hex} for r in reme_lines(BFCL)]
     records[-1]["content"] = "REFUSED-BY-TRIGGER"
@@ -208,7 +208,7 @@ async def test_reme_load_builds_the_index_it_set_aside_before_it_ends(
     client: httpx.AsyncClient, engine: AsyncEngine, database_url: str, tmp_path: Path, index_restored: None
 ) -> None:
     # Given the vector index, and a file of a few thousand memories
-    before = await index_oid(engine)
+    before = await wait_for_index(engine)
     big = renumbered(BFCL, 3, tmp_path / "big.jsonl")
     workspace_id = f"cli-aside-{uuid.uuid4().hex[:8]}"
 
@@ -251,8 +251,7 @@ async def test_an_index_left_invalid_by_a_failed_build_is_built_again(
     index_restored: None,
 ) -> None:
     # Given an index that a concurrent build left invalid (PostgreSQL keeps it, unused)
-    before = await index_oid(engine)
-    assert before is not None
+    before = await wait_for_index(engine)
     async with engine.begin() as conn:
         await conn.execute(
             text(
@@ -280,8 +279,7 @@ async def test_a_large_load_during_an_index_build_keeps_the_index(
     index_restored: None,
 ) -> None:
     # Given a build in progress elsewhere (it holds the build lock)
-    before = await index_oid(engine)
-    assert before is not None
+    before = await wait_for_index(engine)
     workspace_id = f"during-{uuid.uuid4().hex[:8]}"
     async with engine.connect() as holder:
         await holder.execute(text("SELECT pg_advisory_lock(:key)"), {"key": BUILD_LOCK_KEY})
