@@ -172,6 +172,9 @@ def service_env(
             "REME_LLM__MODEL": MODEL,
             "REME_STORAGE__ALLOWED_DIR": str(workdir),
             "REME_LOG_LEVEL": "WARNING",
+            # Routes measured one after the other ask the same queries: the query-embedding
+            # cache would serve the later ones and leave the embedding call out of their time.
+            "REME_EMBEDDING__QUERY_CACHE_SIZE": "0",
         }
     )
     env.update(extra or {})
