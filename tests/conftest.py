@@ -9,11 +9,20 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.db import Database
-from app.settings import EmbeddingSettings, LimitSettings, LLMSettings, Settings, StorageSettings
+from app.settings import (
+    LOCAL_EMBEDDING_DIM,
+    LOCAL_EMBEDDING_MODEL,
+    EmbeddingSettings,
+    LimitSettings,
+    LLMSettings,
+    Settings,
+    StorageSettings,
+)
 from tests.support.citus import MultiShardGuard, citus_coordinator_url
 from tests.support.database import create_database, embedded_server, emptying_statements
 from tests.support.server import RunningServer, start_server
@@ -126,6 +135,19 @@ def standin() -> Iterator[StandInOpenAI]:
 @pytest.fixture(scope="session")
 def storage_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("storage")
+
+
+def api_embedding(standin: StandInOpenAI) -> EmbeddingSettings:
+    """The suite's embedding model and size, called through the stand-in's API (real HTTP both
+    ways): the database records the suite's model, and the app refuses to start with another."""
+    return EmbeddingSettings(
+        provider="openai",
+        base_url=standin.base_url,
+        api_key=SecretStr("test-key"),
+        model=LOCAL_EMBEDDING_MODEL,
+        dim=LOCAL_EMBEDDING_DIM,
+        max_retries=0,
+    )
 
 
 def app_settings(database_url: str, standin: StandInOpenAI, storage_dir: Path, **overrides: Any) -> Settings:

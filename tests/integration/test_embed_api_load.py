@@ -14,13 +14,12 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.settings import LOCAL_EMBEDDING_DIM, LOCAL_EMBEDDING_MODEL, EmbeddingSettings, LoadSettings
+from app.settings import LOCAL_EMBEDDING_DIM, LoadSettings
 from app.store.memories import embedding_text
-from tests.conftest import app_settings
+from tests.conftest import api_embedding, app_settings
 from tests.support.server import RunningServer, start_server
 from tests.support.standin import StandInOpenAI, hashed_embedding
 
@@ -35,15 +34,7 @@ MANY = 2600
 def api_app(
     app_server: RunningServer, database_url: str, standin: StandInOpenAI, storage_dir: Path
 ) -> Iterator[RunningServer]:
-    embedding = EmbeddingSettings(
-        provider="openai",
-        base_url=standin.base_url,
-        api_key=SecretStr("test-key"),
-        # The database records the suite's model: the app refuses to start with another name.
-        model=LOCAL_EMBEDDING_MODEL,
-        dim=DIM,
-        max_retries=0,
-    )
+    embedding = api_embedding(standin)
     # The vector index is kept through the loads (not set aside): this server stops before it
     # would build a set-aside index, and the tests after these need the index.
     keep_index = LoadSettings(index_rebuild_max_rows=0)

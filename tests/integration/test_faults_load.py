@@ -14,12 +14,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.settings import LOCAL_EMBEDDING_DIM, LOCAL_EMBEDDING_MODEL, EmbeddingSettings
-from tests.conftest import app_settings
+from tests.conftest import api_embedding, app_settings
 from tests.integration.test_vector_store import APPWORLD, BFCL, load, place_file, reme_lines
 from tests.support.server import RunningServer, start_server
 from tests.support.standin import StandInOpenAI
@@ -170,14 +168,7 @@ def failing_embedder_app(
     app_server: RunningServer, database_url: str, standin: StandInOpenAI, storage_dir: Path
 ) -> Iterator[RunningServer]:
     """The app on the same database, embedding through the stand-in's API (same model and size)."""
-    embedding = EmbeddingSettings(
-        provider="openai",
-        base_url=standin.base_url,
-        api_key=SecretStr("test-key"),
-        model=LOCAL_EMBEDDING_MODEL,
-        dim=LOCAL_EMBEDDING_DIM,
-        max_retries=0,
-    )
+    embedding = api_embedding(standin)
     running = start_server(app_settings(database_url, standin, storage_dir, embedding=embedding))
     yield running
     running.stop()

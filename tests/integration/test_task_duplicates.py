@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.db import Database
 from app.store.task import _STORED_DUPLICATES_SQL, DuplicateProbe, find_stored_duplicates
@@ -14,19 +14,38 @@ from app.store.task import _STORED_DUPLICATES_SQL, DuplicateProbe, find_stored_d
 WORKSPACE = "dup-check"
 
 
+async def store_steps(conn: AsyncConnection) -> None:
+    """Task memories "Step <n> of the task", with vectors far from the probes'."""
+    await conn.execute(text("INSERT INTO workspace (id) VALUES (:ws)"), {"ws": WORKSPACE})
+    await conn.execute(
+        text(
+            "INSERT INTO memory (workspace_id, memory_id, memory_type, content, embedding) "
+            "SELECT :ws, 'm' || i, 'task', 'Step ' || i || ' of the task', "
+            "array_fill(-1.0, ARRAY[384])::vector FROM generate_series(1, 500) AS i"
+        ),
+        {"ws": WORKSPACE},
+    )
+
+
+async def duplicate_check_plan(session: AsyncSession, workspace_id: str) -> str:
+    """EXPLAIN of the duplicate check for one probe with the text of step 7."""
+    rows = await session.execute(
+        text(f"EXPLAIN {_STORED_DUPLICATES_SQL.text}"),
+        {
+            "vectors": ["[" + ",".join(["1"] * 384) + "]"],
+            "contents": ["step 7 of the task"],
+            "workspace_id": workspace_id,
+            "max_distance": 0.01,
+        },
+    )
+    return "\n".join(row[0] for row in rows)
+
+
 @pytest.fixture
 async def stored(engine: AsyncEngine) -> AsyncIterator[str]:
     """Task memories "Step <n> of the task", with vectors far from the probes'."""
     async with engine.begin() as conn:
-        await conn.execute(text("INSERT INTO workspace (id) VALUES (:ws)"), {"ws": WORKSPACE})
-        await conn.execute(
-            text(
-                "INSERT INTO memory (workspace_id, memory_id, memory_type, content, embedding) "
-                "SELECT :ws, 'm' || i, 'task', 'Step ' || i || ' of the task', "
-                "array_fill(-1.0, ARRAY[384])::vector FROM generate_series(1, 500) AS i"
-            ),
-            {"ws": WORKSPACE},
-        )
+        await store_steps(conn)
         await conn.execute(text("ANALYZE memory"))
     yield WORKSPACE
     async with engine.begin() as conn:
@@ -51,18 +70,7 @@ async def test_a_candidate_with_the_text_of_a_stored_memory_is_its_duplicate(
 async def test_the_same_text_check_reads_the_normalised_text_index(database: Database, stored: str) -> None:
     async with database.session() as session:
         await session.execute(text("SET LOCAL enable_seqscan = off"))
-        plan = "\n".join(
-            row[0]
-            for row in await session.execute(
-                text(f"EXPLAIN {_STORED_DUPLICATES_SQL.text}"),
-                {
-                    "vectors": ["[" + ",".join(["1"] * 384) + "]"],
-                    "contents": ["step 7 of the task"],
-                    "workspace_id": stored,
-                    "max_distance": 0.01,
-                },
-            )
-        )
+        plan = await duplicate_check_plan(session, stored)
 
     assert "ix_memory_task_content_key" in plan
 
@@ -73,15 +81,7 @@ async def stored_after_statistics(engine: AsyncEngine) -> AsyncIterator[str]:
     workspace empty, as it does during a burst of summaries into a new workspace."""
     async with engine.begin() as conn:
         await conn.execute(text("ANALYZE memory"))
-        await conn.execute(text("INSERT INTO workspace (id) VALUES (:ws)"), {"ws": WORKSPACE})
-        await conn.execute(
-            text(
-                "INSERT INTO memory (workspace_id, memory_id, memory_type, content, embedding) "
-                "SELECT :ws, 'm' || i, 'task', 'Step ' || i || ' of the task', "
-                "array_fill(-1.0, ARRAY[384])::vector FROM generate_series(1, 500) AS i"
-            ),
-            {"ws": WORKSPACE},
-        )
+        await store_steps(conn)
     yield WORKSPACE
     async with engine.begin() as conn:
         await conn.execute(text("DELETE FROM workspace WHERE id = :ws"), {"ws": WORKSPACE})
@@ -91,18 +91,7 @@ async def test_on_stale_statistics_each_probe_is_looked_up_with_its_vector_cast_
     database: Database, stored_after_statistics: str
 ) -> None:
     async with database.session() as session:
-        plan = "\n".join(
-            row[0]
-            for row in await session.execute(
-                text(f"EXPLAIN {_STORED_DUPLICATES_SQL.text}"),
-                {
-                    "vectors": ["[" + ",".join(["1"] * 384) + "]"],
-                    "contents": ["step 7 of the task"],
-                    "workspace_id": stored_after_statistics,
-                    "max_distance": 0.01,
-                },
-            )
-        )
+        plan = await duplicate_check_plan(session, stored_after_statistics)
         found = await find_stored_duplicates(
             session, stored_after_statistics, [probe("  step 7   OF the task ")], 0.99
         )
