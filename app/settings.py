@@ -122,8 +122,8 @@ class LoadSettings(BaseModel):
     # into a table of at most this many rows, drops the vector index and has it built after
     # the commit (0 disables it): building a graph is much cheaper than growing it row by row.
     # Half by default: the drop holds every workspace's searches until the load commits, and
-    # the build holds writes, so only loads at least as large as what is stored (first loads,
-    # restores) pay that; smaller ones grow the graph row by row and disturb nobody.
+    # searches rank exactly (slower) until the build is done, so only loads at least as large as
+    # what is stored (first loads, restores) pay that; smaller ones grow the graph row by row.
     index_rebuild_min_rows: int = Field(default=1000, ge=1)
     index_rebuild_min_share: float = Field(default=0.5, ge=0.0, le=1.0)
     index_rebuild_max_rows: int = Field(default=2_000_000, ge=0)
