@@ -71,12 +71,10 @@ async def rank_text_exactly(
 
 @lru_cache(maxsize=64)
 def _text_statement(shape: tuple[bool, ...]) -> Select[Any]:
-    from app.store.search import SearchFilters
+    from app.store.search import SearchFilters, more_than
 
     clauses = SearchFilters.of_shape(shape).bound_clauses()
-    max_rows = bindparam("max_rows", type_=Integer)
-    capped = select(literal(1)).select_from(Memory).where(*clauses).limit(max_rows + 1).subquery()
-    too_many = select(func.count()).select_from(capped).scalar_subquery() > max_rows
+    too_many = more_than(clauses, bindparam("max_rows", type_=Integer))
     ranked = ranked_bm25(
         bindparam("text", type_=Text), [*clauses, ~too_many], bindparam("depth", type_=Integer)
     ).subquery("ranked")

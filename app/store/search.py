@@ -307,17 +307,12 @@ async def _prepare_scan(
 _SCAN_FILTERS = {"f_workspace_id", "f_memory_type", "f_created_after", "f_created_before"}
 
 
-@lru_cache(maxsize=64)
-def _scan_statement(
-    memory_type: bool, created_after: bool, created_before: bool, *, covered: bool, targets: bool
-) -> Select[Any]:
-    settings = [
-        func.set_config("hnsw.ef_search", bindparam("ef_search", type_=Text), True),
-        func.set_config("hnsw.iterative_scan", "relaxed_order", True),
-        func.set_config("plan_cache_mode", "force_custom_plan", True),
-    ]
-    # Only the filters the (workspace, type, created) index answers: an upper bound of the
-    # filtered set, read without visiting rows, and never more than the cap.
+def scan_choice_clauses(
+    memory_type: bool, created_after: bool, created_before: bool
+) -> list[ColumnElement[bool]]:
+    """The filters the (workspace, type, created) index answers, with :meth:`SearchFilters.params`
+    names: counted under these, the filtered set has an upper bound read without visiting rows.
+    The choice between exact and indexed ranking counts under these and nothing else."""
     bound = [Memory.workspace_id == bindparam("f_workspace_id")]
     if memory_type:
         bound.append(Memory.memory_type == bindparam("f_memory_type"))
@@ -325,6 +320,25 @@ def _scan_statement(
         bound.append(Memory.time_created >= bindparam("f_created_after"))
     if created_before:
         bound.append(Memory.time_created < bindparam("f_created_before"))
+    return bound
+
+
+def more_than(clauses: list[ColumnElement[bool]], max_rows: Any) -> ColumnElement[bool]:
+    """Whether the rows under ``clauses`` are more than ``max_rows`` (counting at most one more)."""
+    capped = select(literal(1)).select_from(Memory).where(*clauses).limit(max_rows + 1).subquery()
+    return select(func.count()).select_from(capped).scalar_subquery() > max_rows
+
+
+@lru_cache(maxsize=64)
+def _scan_statement(
+    memory_type: bool, created_after: bool, created_before: bool, *, covered: bool, targets: bool
+) -> Select[Any]:
+    # plan_cache_mode is set on every pooled connection (app.db).
+    settings = [
+        func.set_config("hnsw.ef_search", bindparam("ef_search", type_=Text), True),
+        func.set_config("hnsw.iterative_scan", "relaxed_order", True),
+    ]
+    bound = scan_choice_clauses(memory_type, created_after, created_before)
     capped = select(literal(1)).select_from(Memory).where(*bound).limit(EXACT_SCAN_MAX_ROWS + 1).subquery()
     counted = select(func.count().label("n")).select_from(capped).subquery("counted")
     large = counted.c.n > EXACT_SCAN_MAX_ROWS

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import REAL, Integer, Select, and_, bindparam, cast, func, literal, select, true
+from sqlalchemy import REAL, Integer, Select, and_, bindparam, cast, literal, select, true
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm.attributes import instance_state
@@ -100,21 +100,14 @@ def _loaded_memory(values: Sequence[Any]) -> Memory:
 def _statement(shape: tuple[bool, ...]) -> Select[Any]:
     """One row per memory found, best first, each saying whether the set was too large; one
     row with ``too_many`` and no memory when it was (or nothing matched)."""
-    from app.store.search import SearchFilters
+    from app.store.search import SearchFilters, more_than, scan_choice_clauses
 
     filters = SearchFilters.of_shape(shape)
-    # The count reads the same filters as app.store.search's scan choice: those the
-    # (workspace, type, created) index answers, an upper bound of the set read from the index.
-    bound = [Memory.workspace_id == bindparam("f_workspace_id")]
-    if filters.memory_type:
-        bound.append(Memory.memory_type == bindparam("f_memory_type"))
-    if filters.created_after is not None:
-        bound.append(Memory.time_created >= bindparam("f_created_after"))
-    if filters.created_before is not None:
-        bound.append(Memory.time_created < bindparam("f_created_before"))
-    max_rows = bindparam("max_rows", type_=Integer)
-    capped = select(literal(1)).select_from(Memory).where(*bound).limit(max_rows + 1).subquery()
-    too_many = select(func.count()).select_from(capped).scalar_subquery() > max_rows
+    # Counted as app.store.search's scan choice counts, so both choose alike.
+    bound = scan_choice_clauses(
+        bool(filters.memory_type), filters.created_after is not None, filters.created_before is not None
+    )
+    too_many = more_than(bound, bindparam("max_rows", type_=Integer))
     # The vector arrives as real[] (binary on the wire) and becomes a vector in the database.
     query = cast(cast(bindparam("embedding"), ARRAY(REAL)), Memory.embedding.type)
     distance = Memory.embedding.cosine_distance(query)
