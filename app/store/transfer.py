@@ -77,18 +77,12 @@ Progress = Callable[[int], None]
 async def embed_memories(
     embedder: Embedder, memories: Sequence[NewMemory], batch_size: int, on_progress: Progress | None = None
 ) -> None:
-    """Fill in the vectors that are missing, a few batches per call; no transaction is open here."""
-    todo = [m for m in memories if m.embedding is None]
-    if on_progress is not None and len(todo) < len(memories):
-        on_progress(len(memories) - len(todo))
-    step = max(1, batch_size * BATCHES_PER_STEP)
-    for start in range(0, len(todo), step):
-        chunk = todo[start : start + step]
-        vectors = await embedder.embed([m.embedding_text() for m in chunk])
-        for memory, vector in zip(chunk, vectors, strict=True):
-            memory.embedding = vector
-        if on_progress is not None:
-            on_progress(len(chunk))
+    """Fill in the vectors that are missing (as :func:`_embed_step` embeds a staged step); no
+    transaction is open here."""
+    vectors = await _embed_step(embedder, memories, batch_size, on_progress)
+    for memory, vector in zip(memories, vectors, strict=True):
+        if memory.embedding is None:
+            memory.embedding = vector.tolist()
 
 
 def _snapshot(memory: NewMemory, workspace_id: str) -> dict[str, Any]:
