@@ -279,11 +279,13 @@ class OpenAIEmbedder(_OneQuery):
     async def embed_matrix(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return _no_vectors(self.dim)
+        if len(texts) <= self._batch_size:
+            # One batch (every search query): awaited here, not as a task of its own.
+            return await self._embed_batch(texts)
         batches = [
             texts[start : start + self._batch_size] for start in range(0, len(texts), self._batch_size)
         ]
-        results = await _gather_or_cancel([self._embed_batch(batch) for batch in batches])
-        return results[0] if len(results) == 1 else np.concatenate(results)
+        return np.concatenate(await _gather_or_cancel([self._embed_batch(batch) for batch in batches]))
 
     async def close(self) -> None:
         await self._client.close()
