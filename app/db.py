@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -93,14 +93,22 @@ def database_unavailable(exc: BaseException) -> bool:
     return bool(exc.connection_invalidated) or sqlstate.startswith("08") or sqlstate in UNAVAILABLE_SQLSTATES
 
 
-def build_engine(url: str, settings: Settings) -> AsyncEngine:
-    """The service's engine: pooled, its pool and statements metered (and traced, with OTel)."""
+def build_engine(
+    url: str,
+    settings: Settings,
+    server_settings: Mapping[str, str] | None = None,
+    max_overflow: int | None = None,
+) -> AsyncEngine:
+    """The service's engine: pooled, its pool and statements metered (and traced, with OTel).
+
+    ``server_settings`` are set for the whole session of every connection it opens.
+    """
     engine = create_async_engine(
         normalise_url(url),
         poolclass=MeteredPool,
         pool_size=settings.server.pool_size,
-        max_overflow=settings.server.max_overflow,
-        connect_args={"server_settings": {"application_name": application_name()}},
+        max_overflow=settings.server.max_overflow if max_overflow is None else max_overflow,
+        connect_args={"server_settings": {**(server_settings or {}), "application_name": application_name()}},
     )
     ping_idle_connections(engine, settings.database.ping_after_idle)
     instrument_engine(engine, settings.log.slow_statement_ms)
@@ -168,6 +176,8 @@ class Database:
         self.read_sessionmaker: async_sessionmaker[AsyncSession] | None = None
         # Whether the database is a Citus coordinator laid out for it (app.citus).
         self.citus = False
+        # Engines whose sessions hold given settings (read_autocommit(session_settings)).
+        self._set_engines: dict[tuple[tuple[str, str], ...], AsyncEngine] = {}
 
     @property
     def url(self) -> str:
@@ -207,6 +217,9 @@ class Database:
             down = False
 
     async def stop(self) -> None:
+        for engine in self._set_engines.values():
+            await engine.dispose()
+        self._set_engines.clear()
         if self.read_engine is not None:
             await self.read_engine.dispose()
             self.read_engine = None
@@ -239,13 +252,31 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def read_autocommit(self) -> AsyncIterator[AsyncConnection]:
+    async def read_autocommit(
+        self, session_settings: Mapping[str, str] | None = None
+    ) -> AsyncIterator[AsyncConnection]:
         """A connection without a transaction (each statement is its own), on the read replica
-        when there is one: for a read that is one statement, without BEGIN and COMMIT."""
-        engine = self.read_engine or self.engine
+        when there is one: for a read that is one statement, without BEGIN and COMMIT.
+
+        With ``session_settings``, the connection comes from a pool of its own whose sessions
+        hold those settings from the start: a statement that needs settings then needs no
+        transaction and no round trip to set them. Such a pool keeps up to
+        ``REME_SERVER__POOL_SIZE`` connections (no overflow).
+        """
+        engine = self._engine_with(session_settings) if session_settings else self.read_engine or self.engine
         assert engine is not None, "database not started"
         async with engine.connect() as connection:
             yield await connection.execution_options(isolation_level="AUTOCOMMIT")
+
+    def _engine_with(self, session_settings: Mapping[str, str]) -> AsyncEngine:
+        key = tuple(sorted(session_settings.items()))
+        engine = self._set_engines.get(key)
+        if engine is None:
+            assert self.engine is not None, "database not started"
+            url = self.settings.database.read_url or self.url
+            engine = build_engine(url, self.settings, server_settings=dict(key), max_overflow=0)
+            self._set_engines[key] = engine
+        return engine
 
     @asynccontextmanager
     async def _transaction(self, maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:

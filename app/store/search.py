@@ -27,7 +27,7 @@ from app.errors import InvalidInput
 from app.models import Memory
 from app.store.exact_search import TextRanking, exact_hybrid
 from app.store.people import MAX_TARGETS, names_in, people_params, targets_subquery
-from app.store.small_set import known_large, remember_large, small_set_vector_search
+from app.store.vector_search import index_vector_search, known_large, remember_large, small_set_vector_search
 
 SearchMode = Literal["vector", "text", "hybrid"]
 
@@ -41,6 +41,13 @@ EXACT_SCAN_MAX_ROWS = 2000
 MAX_TEXT_QUERY_WORDS = 1000
 # HNSW candidate list floor (pgvector's default is 40): recall rises more than latency does.
 EF_SEARCH_MIN = 100
+# What _scan_statement sets for a vector search of a large set whose filters the count covers
+# and whose depth fits EF_SEARCH_MIN; held by the sessions of app.store.vector_search's index search.
+INDEX_SCAN_SETTINGS = {
+    "hnsw.ef_search": str(EF_SEARCH_MIN),
+    "hnsw.iterative_scan": "relaxed_order",
+    "enable_sort": "off",
+}
 
 
 @dataclass
@@ -178,18 +185,31 @@ class SearchHit:
 async def search(db: Database, request: SearchRequest) -> list[SearchHit]:
     """Run one search on its own connection.
 
-    A vector search of a small filtered set is one statement without a transaction
-    (app.store.small_set); every other search is :func:`search_memories` in a read transaction.
+    A vector search is one statement without a transaction where it can be
+    (app.store.vector_search): exact for a small filtered set, through the index for a set known
+    to be large. Every other search is :func:`search_memories` in a read transaction.
     """
-    if _one_statement(request) and not db.citus and not known_large(request.filters):
+    if _one_statement(request) and not db.citus:
         assert request.embedding is not None
-        async with db.read_autocommit() as connection:
-            hits = await small_set_vector_search(
-                connection, request.filters, request.embedding, request.top_k, EXACT_SCAN_MAX_ROWS
-            )
-        if hits is not None:
+        filters = request.filters
+        if not known_large(filters):
+            async with db.read_autocommit() as connection:
+                hits = await small_set_vector_search(
+                    connection, filters, request.embedding, request.top_k, EXACT_SCAN_MAX_ROWS
+                )
+            if hits is not None:
+                return hits
+            remember_large(filters)
+        if _covered(filters) and request.top_k * FUSION_DEPTH <= EF_SEARCH_MIN:
+            async with db.read_autocommit(INDEX_SCAN_SETTINGS) as connection:
+                hits = await index_vector_search(connection, filters, request.embedding, request.top_k)
+                if len(hits) < request.top_k:
+                    # The walk ended short (see _vector_only): rank the set exactly.
+                    exact = await small_set_vector_search(
+                        connection, filters, request.embedding, request.top_k, max_rows=None
+                    )
+                    hits = exact or []
             return hits
-        remember_large(request.filters)
     async with db.read_session() as session:
         return await search_memories(session, request, ends_transaction=True)
 
@@ -199,6 +219,17 @@ def _one_statement(request: SearchRequest) -> bool:
     vector = request.mode == "vector" or (request.mode == "hybrid" and not request.text.strip())
     asks = request.embedding is not None and request.top_k > 0
     return vector and asks and request.boost_event_range is None
+
+
+def _covered(filters: SearchFilters) -> bool:
+    """Whether the filters are all ones the scan choice counts under (see :func:`scan_choice_clauses`)."""
+    return (
+        filters.target is None
+        and filters.min_score is None
+        and filters.event_after is None
+        and filters.event_before is None
+        and not filters.metadata
+    )
 
 
 async def search_memories(
@@ -273,14 +304,7 @@ async def _prepare_scan(
     set is ranked exactly: cosine by a top-N sort, text by BM25.
     """
     filters = request.filters
-    covered = (
-        vector
-        and filters.target is None
-        and filters.min_score is None
-        and filters.event_after is None
-        and filters.event_before is None
-        and not filters.metadata
-    )
+    covered = vector and _covered(filters)
     stmt = _scan_statement(
         bool(filters.memory_type),
         filters.created_after is not None,
@@ -361,6 +385,17 @@ def _rank_key(distance: ColumnElement[Any], exact: bool) -> ColumnElement[Any]:
 
 
 async def _vector_only(session: AsyncSession, request: SearchRequest, exact: bool) -> list[SearchHit]:
+    hits = await _ranked_by_vector(session, request, exact)
+    if len(hits) < request.top_k and not exact:
+        # The index walk ended short of top_k although the set is large: the query fell where
+        # the graph holds other workspaces' memories, beyond what an iterative scan visits
+        # (hnsw.max_scan_tuples), or in a part of the graph the set's rows cannot be reached
+        # from. Ranking the set exactly is slower but finds what is there.
+        hits = await _ranked_by_vector(session, request, exact=True)
+    return hits
+
+
+async def _ranked_by_vector(session: AsyncSession, request: SearchRequest, exact: bool) -> list[SearchHit]:
     raw_distance = Memory.embedding.cosine_distance(request.embedding)
     distance = raw_distance.label("distance")
     # relaxed_order may return index rows slightly out of order: sort the few found again.
