@@ -188,7 +188,9 @@ class Database:
 
     async def start(self) -> None:
         if not self.settings.database_url:
-            self.embedded = EmbeddedPostgres(self.settings.data_dir)
+            self.embedded = EmbeddedPostgres(
+                self.settings.data_dir, self.settings.database.embedded_shared_buffers_mb
+            )
             await asyncio.to_thread(self.embedded.start)
         self.engine = build_engine(self.url, self.settings)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)

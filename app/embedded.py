@@ -42,6 +42,47 @@ _attached: dict[Path, int] = {}
 _thread_lock = threading.Lock()
 
 
+# The server settings file reme writes into the data directory at every start (postgresql.conf
+# includes it; ALTER SYSTEM settings, read after both, still win).
+CONF_FILE = "reme.conf"
+_INCLUDE = f"include_if_exists = '{CONF_FILE}'"
+# shared_buffers by default: an eighth of the memory, from PostgreSQL's 128 MB up to 1 GB.
+SHARED_BUFFERS_MIN_MB = 128
+SHARED_BUFFERS_MAX_MB = 1024
+
+
+def default_shared_buffers_mb() -> int:
+    """An eighth of this machine's memory, within [128 MB, 1 GB].
+
+    PostgreSQL's own default (128 MB) is less than the HNSW index of 100k memories of 384
+    dimensions (186 MB at 121k); past that every search reads part of the graph through the
+    operating system's cache (docs/benchmarks.md). Memory no buffer uses yet is not taken.
+    """
+    eighth = psutil.virtual_memory().total // (8 * 1024 * 1024)
+    return int(min(SHARED_BUFFERS_MAX_MB, max(SHARED_BUFFERS_MIN_MB, eighth)))
+
+
+def write_server_conf(pgdata: Path, shared_buffers_mb: int) -> None:
+    """Write reme's server settings and have postgresql.conf include them (once).
+
+    They take effect when the server starts; a server already running keeps its settings
+    until its next start.
+    """
+    conf = pgdata / CONF_FILE
+    wanted = (
+        "# Written by reme at every start of its embedded server; edits here are lost.\n"
+        "# Set REME_DATABASE__EMBEDDED_SHARED_BUFFERS_MB instead, or ALTER SYSTEM (which wins).\n"
+        f"shared_buffers = '{int(shared_buffers_mb)}MB'\n"
+    )
+    if not conf.exists() or conf.read_text() != wanted:
+        conf.write_text(wanted)
+        conf.chmod(0o644)
+    main_conf = pgdata / "postgresql.conf"
+    if _INCLUDE not in main_conf.read_text():
+        with main_conf.open("a") as out:
+            out.write(f"\n{_INCLUDE}\n")
+
+
 class EmbeddedServerDown(RuntimeError):
     """The embedded server is not running and cannot be started now."""
 
@@ -215,9 +256,10 @@ class EmbeddedPostgres:
     the server stops when the last process that started or attached to it exits (or dies).
     """
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, shared_buffers_mb: int | None = None) -> None:
         self.data_dir = data_dir
         self.server: Any = None
+        self.shared_buffers_mb = shared_buffers_mb or default_shared_buffers_mb()
 
     @property
     def pgdata(self) -> Path:
@@ -242,6 +284,7 @@ class EmbeddedPostgres:
         with _thread_lock:
             with _interprocess_lock(pgdata):
                 server.ensure_pgdata_inited()
+                write_server_conf(pgdata, self.shared_buffers_mb)
                 self._start_postmaster(server, wait_for_reap=REAP_WAIT)
                 prune_handles(pgdata, add=os.getpid())
                 _ensure_watcher(pgdata)
