@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from pydantic import BaseModel, SecretStr
 
-from app.errors import EmbeddingUnavailable, LLMTimeout, LLMUnavailable
+from app.errors import EmbeddingTimeout, EmbeddingUnavailable, LLMTimeout, LLMUnavailable
 from app.providers.embeddings import (
     LocalEmbedder,
     MeteredEmbedder,
@@ -242,6 +244,32 @@ async def test_openai_embedder_server_error_raises_embedding_unavailable(
     embedder = OpenAIEmbedder(embedding_settings(standin))
 
     with pytest.raises(EmbeddingUnavailable, match="500"):
+        await embedder.embed(["hello"])
+    await embedder.close()
+
+
+async def test_openai_embedder_timeout_raises_embedding_timeout(standin: StandInOpenAI) -> None:
+    standin.timeout_seconds = 2.0
+    standin.set_mode("timeout", count=1)
+    embedder = OpenAIEmbedder(embedding_settings(standin, timeout=0.5))
+
+    with pytest.raises(EmbeddingTimeout, match=r"timed out after 0\.5s"):
+        await embedder.embed(["hello"])
+    # The next call goes through (a new connection; the timed-out one is dropped).
+    assert len(await embedder.embed(["hello"])) == 1
+    await embedder.close()
+
+
+async def test_openai_embedder_unreachable_server_raises_embedding_unavailable() -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = EmbeddingSettings(base_url=f"http://127.0.0.1:{port}/v1", model="m", dim=384, max_retries=0)
+    embedder = OpenAIEmbedder(settings)
+
+    with pytest.raises(
+        EmbeddingUnavailable, match=re.escape(f"could not connect to http://127.0.0.1:{port}/v1")
+    ):
         await embedder.embed(["hello"])
     await embedder.close()
 
