@@ -46,13 +46,14 @@ _thread_lock = threading.Lock()
 # includes it; ALTER SYSTEM settings, read after both, still win).
 CONF_FILE = "reme.conf"
 _INCLUDE = f"include_if_exists = '{CONF_FILE}'"
-# shared_buffers by default: an eighth of the memory, from PostgreSQL's 128 MB up to 1 GB.
+# shared_buffers by default: an eighth of the memory, from PostgreSQL's 128 MB up to 2 GB (the
+# HNSW index of about a million memories of 384 dimensions).
 SHARED_BUFFERS_MIN_MB = 128
-SHARED_BUFFERS_MAX_MB = 1024
+SHARED_BUFFERS_MAX_MB = 2048
 
 
 def default_shared_buffers_mb() -> int:
-    """An eighth of this machine's memory, within [128 MB, 1 GB].
+    """An eighth of this machine's memory, within [128 MB, 2 GB].
 
     PostgreSQL's own default (128 MB) is less than the HNSW index of 100k memories of 384
     dimensions (186 MB at 121k); past that every search reads part of the graph through the

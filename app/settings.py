@@ -237,7 +237,7 @@ class DatabaseSettings(BaseModel):
     # A pooled connection idle longer than this (seconds) is pinged before use; 0: before every use.
     ping_after_idle: float = Field(default=1.0, ge=0)
     # shared_buffers of the embedded server (MB), applied when it starts; None: an eighth of the
-    # machine's memory within [128, 1024] (app.embedded.default_shared_buffers_mb).
+    # machine's memory within [128, 2048] (app.embedded.default_shared_buffers_mb).
     embedded_shared_buffers_mb: int | None = Field(default=None, ge=16, le=1_048_576)
 
 
