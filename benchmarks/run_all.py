@@ -151,6 +151,8 @@ def _target_rows(results: dict[str, Any]) -> list[tuple[str, Any, str, bool | No
             f"{row['throughput_rps']} req/s, {row['errors']} errors, p99 {row['latency'].get('p99_ms')} ms"
         )
         name = f"{row['clients']} clients, {row['side']} {label(row['size'])}, {row['requests']} requests"
+        if row.get("workers"):
+            name += f", workers {row['workers']}"
         ours = row["side"] == "ours"
         p99 = row["latency"].get("p99_ms")
         met = row["errors"] == 0 and row["throughput_rps"] >= TARGET_RPS and p99 is not None
@@ -223,6 +225,11 @@ def main() -> None:
     parser.add_argument("--concurrency-total", type=int, default=3200)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument(
+        "--concurrency-workers",
+        default="auto,1",
+        help="server processes for the concurrency step, one run each (end with 1: later steps use it)",
+    )
+    parser.add_argument(
         "--skip", default="", help="comma list of: retrieval,floor,recall,minilm,concurrency,pipeline,mem0"
     )
     parser.add_argument("--mem0-sizes", default="1000,10000", help="mem0 collection sizes (of --sizes)")
@@ -265,7 +272,13 @@ def main() -> None:
         if "concurrency" not in skip:
             peer_size = min(plan.peer) if plan.peer else None
             results["concurrency"] = bench_concurrency.run(
-                bench, max(plan.ours), peer_size, args.clients, total, 64 if args.quick else 320
+                bench,
+                max(plan.ours),
+                peer_size,
+                args.clients,
+                total,
+                64 if args.quick else 320,
+                workers=[w for w in args.concurrency_workers.split(",") if w] or None,
             )
         if "pipeline" not in skip:
             results["pipeline"] = bench_pipeline.run(bench, pipeline_requests)
