@@ -18,19 +18,13 @@ def _shared_buffers(server: EmbeddedPostgres) -> str:
 
 def test_shared_buffers_are_applied_at_each_start_and_the_include_is_written_once() -> None:
     with data_root() as root:
-        first = EmbeddedPostgres(root / "data", shared_buffers_mb=160)
-        first.start()
-        try:
-            assert "160MB" in _shared_buffers(first)
-        finally:
-            first.stop()
-
-        second = EmbeddedPostgres(root / "data", shared_buffers_mb=192)
-        second.start()
-        try:
-            assert "192MB" in _shared_buffers(second)
-        finally:
-            second.stop()
+        for size in (160, 192):
+            server = EmbeddedPostgres(root / "data", shared_buffers_mb=size)
+            server.start()
+            try:
+                assert f"{size}MB" in _shared_buffers(server)
+            finally:
+                server.stop()
 
         pgdata = root / "data" / "pg"
         assert "shared_buffers = '192MB'" in (pgdata / CONF_FILE).read_text()

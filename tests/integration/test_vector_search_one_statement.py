@@ -61,13 +61,21 @@ def _forget_large_sets() -> None:
     vector_search._large_sets.clear()
 
 
+async def _load_and_embed_questions(
+    client: httpx.AsyncClient, storage_dir: Path, settings: Settings, questions: list[str]
+) -> list[list[float]]:
+    """Load the conversation's turns through the service; the questions' vectors."""
+    await load_turns(client, storage_dir, TURNS)
+    embedder = build_embedder(settings.embedding)
+    vectors = await embedder.embed(questions)
+    await embedder.close()
+    return vectors
+
+
 async def test_one_statement_finds_what_the_transaction_finds(
     client: httpx.AsyncClient, engine: AsyncEngine, storage_dir: Path, settings: Settings, database: Database
 ) -> None:
-    await load_turns(client, storage_dir, TURNS)
-    embedder = build_embedder(settings.embedding)
-    vectors = await embedder.embed(QUESTIONS)
-    await embedder.close()
+    vectors = await _load_and_embed_questions(client, storage_dir, settings, QUESTIONS)
     compared = 0
     for filters in FILTERS:
         for vector in vectors:
@@ -88,10 +96,7 @@ async def test_one_statement_finds_what_the_transaction_finds(
 async def test_a_set_over_the_cap_is_left_to_the_index_search_and_remembered(
     client: httpx.AsyncClient, engine: AsyncEngine, storage_dir: Path, settings: Settings, database: Database
 ) -> None:
-    await load_turns(client, storage_dir, TURNS)
-    embedder = build_embedder(settings.embedding)
-    (vector,) = await embedder.embed([QUESTIONS[0]])
-    await embedder.close()
+    (vector,) = await _load_and_embed_questions(client, storage_dir, settings, QUESTIONS[:1])
     filters = SearchFilters(workspace_id=WS, memory_type="personal")
 
     async with database.read_autocommit() as connection:
@@ -102,7 +107,7 @@ async def test_a_set_over_the_cap_is_left_to_the_index_search_and_remembered(
     assert over is None
     assert at is not None and len(at) == 3
 
-    # A set found large is searched through search_memories, with the same answer
+    # A set found large is searched through the index, with the same answer
     vector_search.remember_large(filters)
     assert vector_search.known_large(filters)
     assert not vector_search.known_large(SearchFilters(workspace_id=WS, memory_type="task"))
@@ -113,10 +118,7 @@ async def test_a_set_over_the_cap_is_left_to_the_index_search_and_remembered(
 async def test_a_large_set_is_searched_through_the_index_in_one_statement(
     client: httpx.AsyncClient, engine: AsyncEngine, storage_dir: Path, settings: Settings, database: Database
 ) -> None:
-    await load_turns(client, storage_dir, TURNS)
-    embedder = build_embedder(settings.embedding)
-    vectors = await embedder.embed(QUESTIONS)
-    await embedder.close()
+    vectors = await _load_and_embed_questions(client, storage_dir, settings, QUESTIONS)
     covered = [f for f in FILTERS if f.target is None and f.min_score is None]
     compared = 0
     for filters in covered:
