@@ -129,7 +129,9 @@ async def insert_trajectories(
 
 
 def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False)
+    # Escaped as SQLAlchemy's JSON types write it (a lone surrogate from a client is then
+    # PostgreSQL's to refuse, not the driver's to fail on).
+    return None if value is None else json.dumps(value)
 
 
 async def load_trajectories(
