@@ -35,7 +35,7 @@ from app.store.sql import among
 # one of the probes' keys are found in one pass (``same_key``), so that on statistics from
 # before a burst of summaries (the planner believes the workspace empty and filters its rows)
 # each stored text is normalised once, not once per probe and twice: 10 probes against 400
-# task memories 32 -> 1.5 ms (EXPLAIN ANALYZE). The former join of all probes against the
+# task memories 32 -> 4 ms (EXPLAIN ANALYZE). The former join of all probes against the
 # workspace parsed the probe's vector once per stored row compared: on the pipeline
 # benchmark's database 43.8 ms with 782 task memories, against 7.7 ms with 1,290 after it.
 _STORED_DUPLICATES_SQL = text(
