@@ -226,7 +226,7 @@ async def test_the_workspace_row_is_locked_before_the_advisory_lock_is_taken(
                 await hold_and_lock_workspace(session, workspace, doing="summary_task_memory")
 
         waiting = asyncio.create_task(summary())
-        for _ in range(200):
+        for _ in range(500):  # up to 10 s on a loaded machine
             blocked = await probe.scalar(
                 text("SELECT count(*) FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted")
             )
