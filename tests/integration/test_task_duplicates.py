@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import json
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -101,3 +103,37 @@ async def test_on_stale_statistics_each_probe_is_looked_up_with_its_vector_cast_
     assert "Join Filter" not in plan
     assert "vec)::vector" not in plan
     assert found == {0: "m7"}
+
+
+def nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from nodes(child)
+
+
+async def test_on_stale_statistics_each_stored_text_is_normalised_once_for_all_probes(
+    database: Database, stored_after_statistics: str
+) -> None:
+    probes = ["new advice", "  step 7   OF the task ", "Step 9 of the task"]
+    async with database.session() as session:
+        rows = await session.execute(
+            text(f"EXPLAIN (ANALYZE, FORMAT JSON) {_STORED_DUPLICATES_SQL.text}"),
+            {
+                "vectors": ["[" + ",".join(["1"] * 384) + "]"] * len(probes),
+                "contents": probes,
+                "workspace_id": stored_after_statistics,
+                "max_distance": 0.01,
+            },
+        )
+        [[explained]] = rows.all()
+        found = await find_stored_duplicates(
+            session, stored_after_statistics, [probe(p) for p in probes], 0.99
+        )
+
+    plan = (json.loads(explained) if isinstance(explained, str) else explained)[0]["Plan"]
+    text_scans = [
+        node for node in nodes(plan) if "md5(" in node.get("Filter", "") + node.get("Index Cond", "")
+    ]
+    # One pass over the workspace's texts, not one per probe
+    assert text_scans and all(node["Actual Loops"] == 1 for node in text_scans)
+    assert found == {1: "m7", 2: "m9"}

@@ -4,7 +4,8 @@ Chat answers come from ``queue_chat(...)`` first, then from ``responder``. ``set
 next requests fail (HTTP 500), stall (``timeout_seconds``) or answer garbage. Embeddings are
 deterministic hashed bag-of-words vectors: texts sharing words are close, others are not; they
 come as base64 when the request asks for it, unless ``embeddings_as_floats`` is set (a server that
-ignores ``encoding_format``), and ``embedding_body`` replaces the whole answer with given text.
+ignores ``encoding_format``), and ``embedding_body`` replaces the whole answer with given text
+(``chat_body`` does the same for chat answers).
 
     with StandInOpenAI() as stand_in:
         stand_in.responder = lambda request: {"answer": 42}
@@ -102,6 +103,7 @@ class StandInOpenAI:
         self.responder: Responder = minimal_answer
         self.embeddings_as_floats = False
         self.embedding_body: str | None = None
+        self.chat_body: str | None = None
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self._answers: deque[Answer] = deque()
         # Assign ``mode`` directly for an open-ended mode, or use ``set_mode``.
@@ -177,6 +179,7 @@ class StandInOpenAI:
         self.responder = minimal_answer
         self.embeddings_as_floats = False
         self.embedding_body = None
+        self.chat_body = None
         self.embedding_dim = self._initial_embedding_dim
         self.timeout_seconds = self._initial_timeout_seconds
 
@@ -308,6 +311,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if path == "/v1/embeddings" and stand_in.embedding_body is not None:
             self._send(200, stand_in.embedding_body.encode())
+            return
+        if path == "/v1/chat/completions" and stand_in.chat_body is not None:
+            self._send(200, stand_in.chat_body.encode())
             return
         try:
             if path == "/v1/embeddings":

@@ -33,6 +33,10 @@ class Verdict(BaseModel):
     reason: str
 
 
+class Plan(BaseModel):
+    steps: int
+
+
 MESSAGES = [
     {"role": "system", "content": "You judge task trajectories."},
     {"role": "user", "content": "Was this run a success?"},
@@ -164,6 +168,40 @@ async def test_slow_server_raises_llm_timeout(standin: StandInOpenAI) -> None:
     with pytest.raises(LLMTimeout, match="judge"):
         await client.structured(MESSAGES, Verdict, step="judge")
     await client.close()
+
+
+async def test_a_chat_body_that_is_not_a_completion_raises_llm_unavailable(
+    standin: StandInOpenAI, llm: LLMClient
+) -> None:
+    standin.chat_body = '{"choices": "none here"}'
+
+    with pytest.raises(LLMUnavailable, match="judge: malformed response"):
+        await llm.structured(MESSAGES, Verdict, step="judge")
+
+
+async def test_a_chat_body_that_is_not_json_raises_llm_unavailable(
+    standin: StandInOpenAI, llm: LLMClient
+) -> None:
+    standin.chat_body = "<html>bad gateway</html>"
+
+    with pytest.raises(LLMUnavailable, match="judge: malformed response"):
+        await llm.structured(MESSAGES, Verdict, step="judge")
+
+
+async def test_each_output_class_sends_its_own_schema_on_every_call(
+    standin: StandInOpenAI, llm: LLMClient
+) -> None:
+    standin.queue_chat({"score": 1, "reason": "a"}, {"steps": 3}, {"score": 0, "reason": "b"})
+
+    await llm.structured(MESSAGES, Verdict, step="judge")
+    await llm.structured(MESSAGES, Plan, step="plan")
+    await llm.structured(MESSAGES, Verdict, step="judge")
+
+    first, second, third = standin.chat_requests
+    assert [schema_name(r) for r in (first, second, third)] == ["Verdict", "Plan", "Verdict"]
+    assert second["response_format"]["json_schema"]["schema"] == Plan.model_json_schema()
+    assert third["response_format"] == first["response_format"]
+    assert [r["messages"] for r in (first, second, third)] == [MESSAGES] * 3
 
 
 async def test_token_usage_accumulates_over_calls(standin: StandInOpenAI, llm: LLMClient) -> None:

@@ -13,23 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.pipelines.base import PipelineContext, first_error
 from app.pipelines.task.domain import Candidate, StoredTrajectory
 from app.services import Services
-from app.store.memories import (
-    EventRecord,
-    NewMemory,
-    hold_workspace,
-    insert_memories,
-    lock_workspace,
-    memory_snapshot,
-    memory_to_reme,
-    new_memory_id,
-    record_events,
-)
-from app.store.task import (
-    DuplicateProbe,
-    find_stored_duplicates,
-    insert_validation_records,
-)
-from app.store.trajectories import set_trajectory_status
+from app.store.memories import NewMemory, memory_to_reme, new_memory_id
+from app.store.task import DuplicateProbe, find_stored_duplicates, hold_and_lock_workspace, write_summary
 
 T = TypeVar("T")
 
@@ -132,34 +117,27 @@ async def persist_memories(ctx: SummaryContext) -> None:
     """One transaction: memories, validation records, events and trajectory status.
 
     The workspace lock makes concurrent summaries of one workspace take turns here, and the
-    duplicate check is repeated under it against memories written in the meantime.
+    duplicate check is repeated under it against memories written in the meantime. Three
+    statements: the locks, the duplicate check, then every write at once.
     """
     services, workspace_id = ctx.services, ctx.workspace_id
     threshold = services.settings.task.dedup_similarity
+    model = services.settings.llm.model
     async with services.db.session() as session:
         # The trajectories were stored (and the workspace created) before the model calls.
-        await hold_workspace(session, workspace_id, doing=ctx.flow)
-        await lock_workspace(session, workspace_id)
+        await hold_and_lock_workspace(session, workspace_id, doing=ctx.flow)
         await _mark_stored_duplicates(session, workspace_id, ctx.survivors(), threshold)
         survivors = ctx.survivors()
-        rows = await insert_memories(
-            session, workspace_id, [_new_memory(c, services.settings.llm.model) for c in survivors]
-        )
-        stored_ids = {m.memory_id for m in rows}
-        await insert_validation_records(
+        stored_ids = {c.memory_id for c in survivors}
+        rows = await write_summary(
             session,
             workspace_id,
-            _validation_records(ctx.candidates, stored_ids, services.settings.llm.model),
+            [_new_memory(c, model) for c in survivors],
+            _validation_records(ctx.candidates, stored_ids, model),
+            [t.id for t in ctx.trajectories],
+            reason=ctx.flow,
+            request_id=ctx.request_id,
         )
-        await record_events(
-            session,
-            workspace_id,
-            [EventRecord(m.memory_id, "add", after=memory_snapshot(m), reason=ctx.flow) for m in rows],
-            ctx.request_id,
-        )
-        await set_trajectory_status(session, workspace_id, [t.id for t in ctx.trajectories], "done")
-    order = {c.memory_id: i for i, c in enumerate(survivors)}
-    rows.sort(key=lambda m: order[m.memory_id])
     ctx.memory_list = [memory_to_reme(m) for m in rows]
 
 
@@ -194,7 +172,7 @@ def _new_memory(candidate: Candidate, model: str) -> NewMemory:
 
 
 def _validation_records(
-    candidates: list[Candidate], stored_ids: set[str], model: str
+    candidates: list[Candidate], stored_ids: set[str | None], model: str
 ) -> list[dict[str, Any]]:
     """One record per judged candidate; ``memory_id`` only for those that became memories."""
     records = []

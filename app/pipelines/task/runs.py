@@ -22,7 +22,7 @@ from app.pipelines.task.trajectories import check_trajectory_limits
 from app.services import Services
 from app.store.jobs import enqueue_job
 from app.store.task import insert_trajectories, load_trajectories
-from app.store.trajectories import lease_trajectories, set_trajectory_status
+from app.store.trajectories import set_trajectory_status
 
 
 def summary_result(ctx: SummaryContext) -> FlowResult:
@@ -55,9 +55,8 @@ async def store_and_summarise(
     check_trajectory_limits(trajectories, services.settings.limits)
     services.llm(pipeline.name)
     async with services.db.session() as session:
-        stored = await insert_trajectories(session, workspace_id, trajectories)
-        await lease_trajectories(
-            session, workspace_id, [t.id for t in stored], services.settings.limits.summary_lease_seconds
+        stored = await insert_trajectories(
+            session, workspace_id, trajectories, lease_seconds=services.settings.limits.summary_lease_seconds
         )
     return await summarise_stored(services, pipeline, workspace_id, stored, request_id)
 
