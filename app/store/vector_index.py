@@ -121,6 +121,9 @@ async def build_vector_index(db: Database, settings: LoadSettings) -> bool:
         try:
             await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": BUILD_LOCK_KEY})
             built = await _build_concurrently(conn, settings)
+            # Loads that set the index aside leave their statistics to this point (ANALYZE
+            # and a concurrent build take the same lock: one waits for the other).
+            await conn.execute(text("ANALYZE memory"))
         except BaseException:
             # Cut short (an error, a cancelled task): the session's lock and settings must
             # not go back to the pool. A half-built index stays invalid until the next build.

@@ -67,3 +67,23 @@ async def test_a_load_below_the_minimum_rows_leaves_statistics_to_autovacuum(
     await load(client, storage_dir, APPWORLD, "appworld")
 
     assert await analyze_count_after(engine, before, wait=2) == before
+
+
+async def test_a_load_does_not_wait_for_statistics_behind_an_index_build(
+    client: httpx.AsyncClient, storage_dir: Path, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the table held as a concurrent index build holds it (ANALYZE needs that lock too)
+    monkeypatch.setattr(transfer, "ANALYZE_MIN_SHARE", 0.0)
+    async with engine.connect() as holder:
+        await holder.execute(text("LOCK TABLE memory IN SHARE UPDATE EXCLUSIVE MODE"))
+        try:
+            # When a load large enough to refresh the statistics comes in
+            async with asyncio.timeout(120):
+                await load(client, storage_dir, APPWORLD, "during_build")
+        finally:
+            await holder.rollback()
+
+    # Then it ended without waiting for the lock, every memory written
+    async with engine.connect() as conn:
+        count = await conn.scalar(text("SELECT count(*) FROM memory WHERE workspace_id = 'during_build'"))
+    assert count == 193

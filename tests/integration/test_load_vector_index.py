@@ -25,6 +25,7 @@ from app.store.vector_index import BUILD_LOCK_KEY, build_vector_index
 from tests.conftest import app_settings
 from tests.integration.test_cli_output import reme
 from tests.integration.test_faults_load import renumbered
+from tests.integration.test_load_statistics import analyze_count, analyze_count_after
 from tests.integration.test_vector_store import APPWORLD, BFCL, load, place_file, reme_lines
 from tests.support.server import RunningServer, start_server
 from tests.support.standin import StandInOpenAI
@@ -269,6 +270,27 @@ async def test_an_index_left_invalid_by_a_failed_build_is_built_again(
     assert built is True
     after = await index_oid(engine)
     assert after is not None and after != before
+
+
+async def test_the_builder_refreshes_the_statistics_once_it_has_built_the_index(
+    client: httpx.AsyncClient, engine: AsyncEngine, database: Database, index_restored: None
+) -> None:
+    # Given an index to build again (loads that set it aside leave their ANALYZE to the build)
+    await wait_for_index(engine)
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE pg_index SET indisvalid = false "
+                "WHERE indexrelid = 'ix_memory_embedding_hnsw'::regclass"
+            )
+        )
+    before = await analyze_count(engine)
+
+    # When the builder runs
+    assert await build_vector_index(database, LoadSettings()) is True
+
+    # Then it analysed the table
+    assert await analyze_count_after(engine, before, wait=15) == before + 1
 
 
 async def test_a_large_load_during_an_index_build_keeps_the_index(
