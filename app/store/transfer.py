@@ -285,14 +285,9 @@ async def write_memories(
                 connection, services.embedder, workspace_id, memories, batch_size, on_progress
             )
             embedded = time.perf_counter()
-            async with _transaction_on(connection) as session:
-                # First, before this transaction touches the memory table (see set_index_aside).
-                index_aside = await set_index_aside(
-                    session, len(memories), services.settings.load, citus=False
-                )
-                await _write_workspace(
-                    session, workspace_id, memories, replace, reason, request_id, staged=True
-                )
+            index_aside = await _move_staged(
+                services, connection, workspace_id, memories, replace, reason, request_id
+            )
     if index_aside:
         services.index_builder.request()  # it analyses the table once the index is built
     elif len(memories) >= ANALYZE_MIN_ROWS:
@@ -306,6 +301,31 @@ async def write_memories(
         " (vector index set aside, built next)" if index_aside else "",
     )
     return len(memories)
+
+
+async def _move_staged(
+    services: Services,
+    connection: AsyncConnection,
+    workspace_id: str,
+    memories: Sequence[NewMemory],
+    replace: bool,
+    reason: str,
+    request_id: str | None,
+) -> bool:
+    """The staged rows into place in one transaction; returns whether the index was set aside."""
+    index_aside = False
+    try:
+        async with _transaction_on(connection) as session:
+            # First, before this transaction touches the memory table (see set_index_aside).
+            index_aside = await set_index_aside(session, len(memories), services.settings.load, citus=False)
+            await _write_workspace(session, workspace_id, memories, replace, reason, request_id, staged=True)
+    except BaseException:
+        if index_aside:
+            # The drop is rolled back, not a build it stopped: have the index built again (a
+            # build that finds it valid does nothing).
+            services.index_builder.request()
+        raise
+    return index_aside
 
 
 async def _write_workspace(

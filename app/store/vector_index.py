@@ -21,6 +21,7 @@ import logging
 import time
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.db import Database
@@ -91,13 +92,56 @@ async def set_index_aside(
     total = rows + incoming
     if total > settings.index_rebuild_max_rows or incoming < settings.index_rebuild_min_share * total:
         return False
-    # Never waits: while a build runs (it holds this lock), the load keeps the index and the
-    # build adds the load's rows to it. A load that waited here would deadlock with the build,
-    # which waits for every transaction older than its snapshot to end.
-    if not await session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": BUILD_LOCK_KEY}):
-        return False
+    # Never waits for the lock: a load that waited here would deadlock with the build, which
+    # waits for every transaction older than its snapshot to end. A build that holds it is
+    # stopped instead: the load's rows would otherwise go into its graph one by one (as they
+    # are written, or when the build checks for rows it missed), and the load is at least as
+    # large as what that build covers, so building again after it costs less.
+    locked = await _take_build_lock(session) or (
+        await _stop_running_build(session) and await _take_build_lock(session)
+    )
+    if not locked:
+        return False  # the load keeps the index; the build adds its rows to it
     await session.execute(text(f"DROP INDEX IF EXISTS {INDEX_NAME}"))
     return True
+
+
+async def _take_build_lock(session: AsyncSession) -> bool:
+    return bool(await session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": BUILD_LOCK_KEY}))
+
+
+# Backends holding the build lock while they run a concurrent build (not loads: they hold it
+# only in their transaction, and run other statements).
+_RUNNING_BUILDS = text(
+    "SELECT l.pid FROM pg_locks AS l JOIN pg_stat_activity AS a ON a.pid = l.pid "
+    "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+    "AND l.classid::int8 = :high AND l.objid::int8 = :low AND a.datname = current_database() "
+    "AND a.query LIKE 'CREATE INDEX CONCURRENTLY%'"
+)
+# Seconds to wait for a stopped build's backend to end (and release the lock).
+STOP_BUILD_WAIT_MS = 10_000
+
+
+async def _stop_running_build(session: AsyncSession) -> bool:
+    """End the backends of a running concurrent build; returns whether there were any.
+
+    The build leaves its index invalid: the load drops it, and whoever requested that build
+    finds it again when the load has it built. Without the right to end them, nothing is done.
+    """
+    params = {"high": BUILD_LOCK_KEY >> 32, "low": BUILD_LOCK_KEY & 0xFFFFFFFF}
+    try:
+        async with session.begin_nested():  # a refusal must not end the load's transaction
+            pids = list((await session.scalars(_RUNNING_BUILDS, params)).all())
+            for pid in pids:
+                await session.execute(
+                    text("SELECT pg_terminate_backend(:pid, :wait)"), {"pid": pid, "wait": STOP_BUILD_WAIT_MS}
+                )
+    except DBAPIError:
+        log.warning("could not stop the running vector index build; the load keeps the index", exc_info=True)
+        return False
+    if pids:
+        log.info("stopped a running vector index build: this load's rows come first, the build after")
+    return bool(pids)
 
 
 _VECTOR_DIM = text(
@@ -124,10 +168,13 @@ async def build_vector_index(db: Database, settings: LoadSettings) -> bool:
             # Loads that set the index aside leave their statistics to this point (ANALYZE
             # and a concurrent build take the same lock: one waits for the other).
             await conn.execute(text("ANALYZE memory"))
-        except BaseException:
+        except BaseException as exc:
             # Cut short (an error, a cancelled task): the session's lock and settings must
             # not go back to the pool. A half-built index stays invalid until the next build.
             await connection.invalidate()
+            if _stopped_by_a_load(exc):
+                log.info("a large load stopped the vector index build; it has the index built after it")
+                return False
             raise
         await conn.execute(text("RESET maintenance_work_mem"))
         await conn.execute(text("RESET max_parallel_maintenance_workers"))
@@ -135,6 +182,11 @@ async def build_vector_index(db: Database, settings: LoadSettings) -> bool:
     if built:
         log.info("built the vector index in %.1f s", time.perf_counter() - started)
     return built
+
+
+def _stopped_by_a_load(exc: BaseException) -> bool:
+    """The build's backend was ended (SQLSTATE 57P01) as :func:`set_index_aside` ends it."""
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) == "57P01"
 
 
 async def _build_concurrently(conn: AsyncConnection, settings: LoadSettings) -> bool:

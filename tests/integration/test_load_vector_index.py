@@ -17,11 +17,12 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import Database
 from app.settings import LoadSettings, Settings
-from app.store.vector_index import BUILD_LOCK_KEY, build_vector_index
+from app.store.vector_index import BUILD_LOCK_KEY, build_vector_index, index_definition
 from tests.conftest import app_settings
 from tests.integration.test_cli_output import reme
 from tests.integration.test_faults_load import renumbered
@@ -317,6 +318,66 @@ async def test_a_large_load_during_an_index_build_keeps_the_index(
     # Then it did not wait for the build, kept the index, and wrote every row
     assert await index_oid(engine) == before
     assert await stored_count(engine, workspace_id) == len(reme_lines(APPWORLD))
+
+
+async def test_a_large_load_during_a_concurrent_build_stops_it_and_sets_the_index_aside(
+    client: httpx.AsyncClient,
+    waiting_server: RunningServer,
+    engine: AsyncEngine,
+    storage_dir: Path,
+    index_restored: None,
+) -> None:
+    # Given a concurrent build of the index under way (held at its last wait by an open snapshot)
+    await wait_for_index(engine)
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP INDEX ix_memory_embedding_hnsw"))
+    workspace_id = f"stops-{uuid.uuid4().hex[:8]}"
+    async with engine.connect() as reader:
+        reader = await reader.execution_options(isolation_level="REPEATABLE READ")
+        await reader.execute(text("SELECT count(*) FROM workspace"))
+        build = asyncio.create_task(concurrent_build(engine))
+        try:
+            await wait_for_waiting_build(engine)
+
+            # When a load large enough to set the index aside comes in
+            async with asyncio.timeout(120):
+                await load_through(waiting_server, storage_dir, workspace_id)
+        finally:
+            await reader.rollback()
+
+    # Then the build was stopped, every row written, and the index left for the build after it
+    with pytest.raises(DBAPIError):
+        await build
+    assert await stored_count(engine, workspace_id) == len(reme_lines(APPWORLD))
+    async with engine.connect() as conn:
+        assert await conn.scalar(text("SELECT to_regclass('ix_memory_embedding_hnsw')")) is None
+
+
+async def concurrent_build(engine: AsyncEngine) -> None:
+    """What the builder runs: the build lock, then CREATE INDEX CONCURRENTLY."""
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        dim = await conn.scalar(
+            text(
+                "SELECT atttypmod FROM pg_attribute "
+                "WHERE attrelid = 'memory'::regclass AND attname = 'embedding'"
+            )
+        )
+        await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": BUILD_LOCK_KEY})
+        await conn.execute(text(index_definition(int(dim), concurrently=True)))
+
+
+async def wait_for_waiting_build(engine: AsyncEngine) -> None:
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND wait_event_type = 'Lock' AND query LIKE 'CREATE INDEX CONCURRENTLY%'"
+    )
+    async with asyncio.timeout(120):
+        while True:
+            async with engine.connect() as conn:
+                if await conn.scalar(query):
+                    return
+            await asyncio.sleep(0.1)
 
 
 async def load_through(server: RunningServer, storage_dir: Path, workspace_id: str) -> None:
