@@ -285,7 +285,7 @@ async def write_memories(
                 connection, services.embedder, workspace_id, memories, batch_size, on_progress
             )
             embedded = time.perf_counter()
-            index_aside = await _move_staged(
+            index_aside = await _write_staged(
                 services, connection, workspace_id, memories, replace, reason, request_id
             )
     if index_aside:
@@ -303,7 +303,7 @@ async def write_memories(
     return len(memories)
 
 
-async def _move_staged(
+async def _write_staged(
     services: Services,
     connection: AsyncConnection,
     workspace_id: str,

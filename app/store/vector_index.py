@@ -165,9 +165,6 @@ async def build_vector_index(db: Database, settings: LoadSettings) -> bool:
         try:
             await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": BUILD_LOCK_KEY})
             built = await _build_concurrently(conn, settings)
-            # Loads that set the index aside leave their statistics to this point (ANALYZE
-            # and a concurrent build take the same lock: one waits for the other).
-            await conn.execute(text("ANALYZE memory"))
         except BaseException as exc:
             # Cut short (an error, a cancelled task): the session's lock and settings must
             # not go back to the pool. A half-built index stays invalid until the next build.
@@ -179,6 +176,15 @@ async def build_vector_index(db: Database, settings: LoadSettings) -> bool:
         await conn.execute(text("RESET maintenance_work_mem"))
         await conn.execute(text("RESET max_parallel_maintenance_workers"))
         await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": BUILD_LOCK_KEY})
+        # Loads that set the index aside leave their statistics to this point (ANALYZE and a
+        # concurrent build take the same lock: one waits for the other). After the build lock:
+        # a large load that comes meanwhile sets the index aside at once (its DROP waits for
+        # this ANALYZE) instead of keeping the index; if it holds the table, it builds again.
+        try:
+            await conn.execute(text("ANALYZE (SKIP_LOCKED) memory"))
+        except BaseException:
+            await connection.invalidate()
+            raise
     if built:
         log.info("built the vector index in %.1f s", time.perf_counter() - started)
     return built
