@@ -69,9 +69,19 @@ async def vector_index_missing(session: AsyncSession) -> bool:
     return not await vector_index_present(session)
 
 
+# As the planner estimates a table: rows per page at the last ANALYZE (or VACUUM, or index
+# build) times the pages now, so that rows written since count. The statistics lag behind
+# large loads: their ANALYZE comes after the index build.
+_ESTIMATED_ROWS = text(
+    "SELECT greatest(reltuples, CASE WHEN relpages > 0 AND reltuples > 0 THEN reltuples / relpages "
+    "* (pg_relation_size(oid) / current_setting('block_size')::int) ELSE 0 END) "
+    "FROM pg_class WHERE oid = 'memory'::regclass"
+)
+
+
 async def estimated_rows(session: AsyncSession) -> int:
-    """The planner's row estimate for the memory table (no scan; -1 before the first ANALYZE)."""
-    value = await session.scalar(text("SELECT reltuples FROM pg_class WHERE oid = 'memory'::regclass"))
+    """The planner's row estimate for the memory table (no scan; 0 before the first ANALYZE)."""
+    value = await session.scalar(_ESTIMATED_ROWS)
     return max(0, int(value or 0))
 
 
