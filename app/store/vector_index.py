@@ -128,7 +128,7 @@ _RUNNING_BUILDS = text(
     "AND l.classid::int8 = :high AND l.objid::int8 = :low AND a.datname = current_database() "
     "AND a.query LIKE 'CREATE INDEX CONCURRENTLY%'"
 )
-# Seconds to wait for a stopped build's backend to end (and release the lock).
+# Milliseconds to wait for a stopped build's backend to end (and release the lock).
 STOP_BUILD_WAIT_MS = 10_000
 
 
@@ -201,8 +201,14 @@ async def build_vector_index(db: Database, settings: LoadSettings) -> bool:
 
 
 def _stopped_by_a_load(exc: BaseException) -> bool:
-    """The build's backend was ended (SQLSTATE 57P01) as :func:`set_index_aside` ends it."""
-    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) == "57P01"
+    """The build's backend was ended (SQLSTATE 57P01) as :func:`set_index_aside` ends it: the
+    driver's error for it is the cause of the 'connection closed' error that reaches here."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if getattr(cause, "sqlstate", None) == "57P01":
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 async def _build_concurrently(conn: AsyncConnection, settings: LoadSettings) -> bool:
