@@ -10,7 +10,8 @@ Until it is built, searches rank by exact distance (sequential or b-tree scans):
 large table, never wrong. The concurrent build blocks neither searches nor writes: rows
 written meanwhile are added to the index before it is marked valid. A missing index, or one
 left invalid by a build that died, is its own durable marker: whoever starts next (or the
-next large load) builds it if nobody did.
+next large load) builds it if nobody did. A large load that comes during a build stops it
+and has the index built after itself (see :func:`set_index_aside`).
 """
 
 from __future__ import annotations
