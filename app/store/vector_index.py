@@ -103,22 +103,37 @@ async def set_index_aside(
     total = rows + incoming
     if total > settings.index_rebuild_max_rows or incoming < settings.index_rebuild_min_share * total:
         return False
-    # Never waits for the lock: a load that waited here would deadlock with the build, which
-    # waits for every transaction older than its snapshot to end. A build that holds it is
-    # stopped instead: the load's rows would otherwise go into its graph one by one (as they
-    # are written, or when the build checks for rows it missed), and the load is at least as
-    # large as what that build covers, so building again after it costs less.
-    locked = await _take_build_lock(session) or (
-        await _stop_running_build(session) and await _take_build_lock(session)
-    )
-    if not locked:
-        return False  # the load keeps the index; the build adds its rows to it
+    # Never waits for the lock in PostgreSQL: a load that waited there would deadlock with the
+    # build, which waits for every transaction older than its snapshot to end. A build that
+    # holds it is stopped instead: the load's rows would otherwise go into its graph one by one
+    # (as they are written, or when the build checks for rows it missed), and the load is at
+    # least as large as what that build covers, so building again after it costs less.
+    if not await _take_build_lock(session):
+        return False  # the load keeps the index; the build (or load) holding the lock adds its rows
     await session.execute(text(f"DROP INDEX IF EXISTS {INDEX_NAME}"))
     return True
 
 
+# How long a load tries for the build lock, and how often: a builder holds it for a few
+# statements before and after its CREATE INDEX CONCURRENTLY (one a load can stop), and those
+# can wait for the event loop that runs the load itself.
+BUILD_LOCK_TRY_SECONDS = 2.0
+BUILD_LOCK_TRY_EVERY = 0.05
+
+
 async def _take_build_lock(session: AsyncSession) -> bool:
-    return bool(await session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": BUILD_LOCK_KEY}))
+    """The build lock for this transaction, stopping a build that holds it; False when the
+    lock stays held (by another large load, or a build that cannot be stopped).
+
+    Tries without waiting in PostgreSQL: between tries this transaction holds no snapshot, so
+    a build waiting for older transactions to end does not wait for it.
+    """
+    for _ in range(max(1, round(BUILD_LOCK_TRY_SECONDS / BUILD_LOCK_TRY_EVERY))):
+        if await session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": BUILD_LOCK_KEY}):
+            return True
+        if not await _stop_running_build(session):
+            await asyncio.sleep(BUILD_LOCK_TRY_EVERY)
+    return False
 
 
 # Backends holding the build lock while they run a concurrent build (not loads: they hold it
