@@ -50,6 +50,7 @@ def run_load(args: argparse.Namespace) -> int:
     from app.errors import ReMeError
     from app.store.memory_lines import read_memory_file
     from app.store.transfer import write_memories
+    from app.store.vector_index import vector_index_present
     from app.store.workspaces import require_valid_workspace_id
 
     file: Path = args.file
@@ -66,6 +67,7 @@ def run_load(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     timings: dict[str, float] = {}
+    built: list[bool] = []  # whether the index was there once its build ended
 
     async def work() -> int:
         async with cli_services() as services:
@@ -84,11 +86,17 @@ def run_load(args: argparse.Namespace) -> int:
                 print("building the vector index ...", file=sys.stderr, flush=True)
                 await services.index_builder.finish()
                 timings["index"] = time.perf_counter() - started - timings["rows"]
+                async with services.db.session() as session:
+                    built.append(await vector_index_present(session))
             return count
 
     count = asyncio.run(work())
     seconds = time.perf_counter() - started
-    index = f"; vector index built in {timings['index']:.1f} s" if "index" in timings else ""
+    index = ""
+    if "index" in timings and all(built):
+        index = f"; vector index built in {timings['index']:.1f} s"
+    elif "index" in timings:  # the build failed, or a larger load stopped it to build after itself
+        index = f"; vector index not built after {timings['index']:.1f} s: see the log"
     print(
         f"loaded {count} memories ({file_format}) into {args.workspace} in {seconds:.1f} s "
         f"({count / max(seconds, 1e-9):.0f}/s; rows in after {timings['rows']:.1f} s{index})"

@@ -203,13 +203,98 @@ def _copy_payload(vectors: np.ndarray) -> bytes:
 
 
 async def move_staged_rows(session: AsyncSession, *, upsert: bool) -> None:
-    """Every staged row into ``memory`` in one statement, then the staging tables go."""
+    """Every staged row into ``memory`` in one statement (the staging tables stay, see
+    :func:`drop_stage`)."""
     columns = ", ".join(STAGED_COLUMNS)
     sql = f"INSERT INTO memory ({columns}) SELECT {columns} FROM {STAGE_TABLE}"
     if upsert:
         sql += _upsert_clause()
     await session.execute(text(sql))
+
+
+async def drop_stage(session: AsyncSession) -> None:
     await session.execute(text(f"DROP TABLE {STAGE_TABLE}, {VECTOR_TABLE}"))
+
+
+def _reme_time_sql(column: str) -> str:
+    """``format_time`` (app.store.memories) in SQL: UTC, to the second; '' for NULL."""
+    return f"coalesce(to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), '')"
+
+
+def _iso_time_sql(column: str) -> str:
+    """Python's ``isoformat()`` of a UTC time in SQL (microseconds only when there are some)."""
+    utc = f"{column} AT TIME ZONE 'UTC'"
+    return (
+        f"to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') "
+        f"|| CASE WHEN to_char({utc}, 'US') = '000000' THEN '' ELSE to_char({utc}, '.US') END "
+        "|| '+00:00'"
+    )
+
+
+def snapshot_sql(row: str) -> str:
+    """``memory_snapshot`` (app.store.memories) of the memory row ``row``, built by PostgreSQL:
+    history rows of a bulk write need no Python object per memory."""
+    metadata = (
+        f"CASE WHEN {row}.event_time IS NULL THEN '{{}}'::jsonb "
+        f"ELSE jsonb_build_object('event_time', {_reme_time_sql(f'{row}.event_time')}) END "
+        f"|| {row}.metadata || jsonb_build_object('freq', {row}.freq, 'utility', {row}.utility)"
+    )
+    fields = {
+        "workspace_id": f"{row}.workspace_id",
+        "memory_id": f"{row}.memory_id",
+        "memory_type": f"{row}.memory_type",
+        "when_to_use": f"{row}.when_to_use",
+        "content": f"{row}.content",
+        "score": f"{row}.score",
+        "time_created": _reme_time_sql(f"{row}.time_created"),
+        "time_modified": _reme_time_sql(f"{row}.time_modified"),
+        "author": f"{row}.author",
+        "metadata": metadata,
+        "target": f"{row}.target",
+        "reflection_subject": f"{row}.reflection_subject",
+        "event_time": _iso_time_sql(f"{row}.event_time"),
+    }
+    return "jsonb_build_object(" + ", ".join(f"'{key}', {value}" for key, value in fields.items()) + ")"
+
+
+# The columns a history snapshot reads (what a deleted row carries out of the DELETE).
+_SNAPSHOT_COLUMNS = (
+    "workspace_id, memory_id, memory_type, when_to_use, content, score, time_created, time_modified, "
+    "author, metadata, freq, utility, event_time, target, reflection_subject"
+)
+_EVENT_COLUMNS = "workspace_id, memory_id, action, before, after, reason, request_id"
+
+
+async def delete_unstaged_rows(
+    session: AsyncSession, workspace_id: str, *, reason: str, request_id: str | None
+) -> int:
+    """Delete every memory of the workspace; each one the stage does not bring back gets a
+    ``delete`` history row with its last version. Returns how many those are."""
+    deleted = await session.scalar(
+        text(
+            f"WITH gone AS (DELETE FROM memory WHERE workspace_id = :workspace_id "
+            f"RETURNING {_SNAPSHOT_COLUMNS}), "
+            f"logged AS (INSERT INTO memory_event ({_EVENT_COLUMNS}) "
+            f"SELECT g.workspace_id, g.memory_id, 'delete', {snapshot_sql('g')}, NULL, :reason, :request_id "
+            f"FROM gone AS g WHERE NOT EXISTS "
+            f"(SELECT FROM {STAGE_TABLE} AS s WHERE s.memory_id = g.memory_id) RETURNING 1) "
+            "SELECT count(*) FROM logged"
+        ),
+        {"workspace_id": workspace_id, "reason": reason, "request_id": request_id},
+    )
+    return int(deleted or 0)
+
+
+async def record_staged_loads(session: AsyncSession, *, reason: str, request_id: str | None) -> None:
+    """A ``load`` history row per staged memory, with the version that was moved in."""
+    await session.execute(
+        text(
+            f"INSERT INTO memory_event ({_EVENT_COLUMNS}) "
+            f"SELECT s.workspace_id, s.memory_id, 'load', NULL, {snapshot_sql('s')}, :reason, :request_id "
+            f"FROM {STAGE_TABLE} AS s"
+        ),
+        {"reason": reason, "request_id": request_id},
+    )
 
 
 async def write_events(

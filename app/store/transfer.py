@@ -40,7 +40,10 @@ from app.services import Services
 from app.store.allowed_files import AllowedFile, open_sink
 from app.store.bulk import (
     create_stage,
+    delete_unstaged_rows,
+    drop_stage,
     move_staged_rows,
+    record_staged_loads,
     stage_memory_rows,
     write_events,
     write_memory_rows,
@@ -113,23 +116,25 @@ async def replace_workspace_memories(
     # Without the lock, a parallel load's DELETE misses rows committed after it started, and
     # the workspace ends up holding both files.
     await lock_workspace(session, workspace_id)
+    if staged:
+        gone = await delete_unstaged_rows(session, workspace_id, reason=reason, request_id=request_id)
+        await _move_stage(session, upsert=False, reason=reason, request_id=request_id)
+        return gone
     kept = [m.memory_id for m in memories]
     vanishing = await session.scalars(
         select(Memory)
         .options(defer(Memory.embedding))
         .where(Memory.workspace_id == workspace_id, not_(among(Memory.memory_id, kept)))
     )
-    gone = [EventRecord(m.memory_id, "delete", before=memory_snapshot(m), reason=reason) for m in vanishing]
-    await session.execute(delete(Memory).where(Memory.workspace_id == workspace_id))
-    if staged:
-        await move_staged_rows(session, upsert=False)
-    else:
-        await write_memory_rows(session, workspace_id, memories, upsert=False)
-    loaded = [
-        EventRecord(m.memory_id, "load", after=_snapshot(m, workspace_id), reason=reason) for m in memories
+    gone_events = [
+        EventRecord(m.memory_id, "delete", before=memory_snapshot(m), reason=reason) for m in vanishing
     ]
-    await write_events(session, workspace_id, [*gone, *loaded], request_id)
-    return len(gone)
+    await session.execute(delete(Memory).where(Memory.workspace_id == workspace_id))
+    await write_memory_rows(session, workspace_id, memories, upsert=False)
+    await write_events(
+        session, workspace_id, [*gone_events, *_load_events(memories, workspace_id, reason)], request_id
+    )
+    return len(gone_events)
 
 
 async def upsert_workspace_memories(
@@ -145,13 +150,23 @@ async def upsert_workspace_memories(
     await ensure_workspace(session, workspace_id)
     await lock_workspace(session, workspace_id)
     if staged:
-        await move_staged_rows(session, upsert=True)
-    else:
-        await write_memory_rows(session, workspace_id, memories, upsert=True)
-    loaded = [
+        await _move_stage(session, upsert=True, reason=reason, request_id=request_id)
+        return
+    await write_memory_rows(session, workspace_id, memories, upsert=True)
+    await write_events(session, workspace_id, _load_events(memories, workspace_id, reason), request_id)
+
+
+async def _move_stage(session: AsyncSession, *, upsert: bool, reason: str, request_id: str | None) -> None:
+    """The staged rows into ``memory``, and their history built from the stage by PostgreSQL."""
+    await move_staged_rows(session, upsert=upsert)
+    await record_staged_loads(session, reason=reason, request_id=request_id)
+    await drop_stage(session)
+
+
+def _load_events(memories: Sequence[NewMemory], workspace_id: str, reason: str) -> list[EventRecord]:
+    return [
         EventRecord(m.memory_id, "load", after=_snapshot(m, workspace_id), reason=reason) for m in memories
     ]
-    await write_events(session, workspace_id, loaded, request_id)
 
 
 @asynccontextmanager
@@ -270,17 +285,12 @@ async def write_memories(
                 connection, services.embedder, workspace_id, memories, batch_size, on_progress
             )
             embedded = time.perf_counter()
-            async with _transaction_on(connection) as session:
-                # First, before this transaction touches the memory table (see set_index_aside).
-                index_aside = await set_index_aside(
-                    session, len(memories), services.settings.load, citus=False
-                )
-                await _write_workspace(
-                    session, workspace_id, memories, replace, reason, request_id, staged=True
-                )
+            index_aside = await _write_staged(
+                services, connection, workspace_id, memories, replace, reason, request_id
+            )
     if index_aside:
-        services.index_builder.request()
-    if len(memories) >= ANALYZE_MIN_ROWS:
+        services.index_builder.request()  # it analyses the table once the index is built
+    elif len(memories) >= ANALYZE_MIN_ROWS:
         await refresh_statistics(services, written=len(memories))
     log.info(
         "wrote %d memories to %s: embedding and staging %.0f ms, database %.0f ms%s",
@@ -291,6 +301,31 @@ async def write_memories(
         " (vector index set aside, built next)" if index_aside else "",
     )
     return len(memories)
+
+
+async def _write_staged(
+    services: Services,
+    connection: AsyncConnection,
+    workspace_id: str,
+    memories: Sequence[NewMemory],
+    replace: bool,
+    reason: str,
+    request_id: str | None,
+) -> bool:
+    """The staged rows into place in one transaction; returns whether the index was set aside."""
+    index_aside = False
+    try:
+        async with _transaction_on(connection) as session:
+            # First, before this transaction touches the memory table (see set_index_aside).
+            index_aside = await set_index_aside(session, len(memories), services.settings.load, citus=False)
+            await _write_workspace(session, workspace_id, memories, replace, reason, request_id, staged=True)
+    except BaseException:
+        if index_aside:
+            # The drop is rolled back, not a build it stopped: have the index built again (a
+            # build that finds it valid does nothing).
+            services.index_builder.request()
+        raise
+    return index_aside
 
 
 async def _write_workspace(
@@ -322,11 +357,14 @@ async def refresh_statistics(services: Services, *, written: int) -> None:
     filters. Measured on conversational recall right after loading 700-memory workspaces: the
     first searches took 26 ms at p50, 20 ms once analysed (docs/benchmarks.md).
     """
+    # Not behind a concurrent index build (it holds the lock ANALYZE takes, for minutes on a
+    # large table): the builder analyses the table when it is done. Citus takes no option here.
+    statement = "ANALYZE memory" if services.db.citus else "ANALYZE (SKIP_LOCKED) memory"
     try:
         async with services.db.session() as session:
             if written < ANALYZE_MIN_SHARE * await estimated_rows(session):
                 return
-            await session.execute(text("ANALYZE memory"))
+            await session.execute(text(statement))
     except Exception:  # statistics are an optimisation: the load itself has committed
         log.warning("ANALYZE after a large load failed", exc_info=True)
 

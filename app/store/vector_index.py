@@ -10,7 +10,8 @@ Until it is built, searches rank by exact distance (sequential or b-tree scans):
 large table, never wrong. The concurrent build blocks neither searches nor writes: rows
 written meanwhile are added to the index before it is marked valid. A missing index, or one
 left invalid by a build that died, is its own durable marker: whoever starts next (or the
-next large load) builds it if nobody did.
+next large load) builds it if nobody did. A large load that comes during a build stops it
+and has the index built after itself (see :func:`set_index_aside`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import logging
 import time
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.db import Database
@@ -68,9 +70,19 @@ async def vector_index_missing(session: AsyncSession) -> bool:
     return not await vector_index_present(session)
 
 
+# As the planner estimates a table: rows per page at the last ANALYZE (or VACUUM, or index
+# build) times the pages now, so that rows written since count. The statistics lag behind
+# large loads: their ANALYZE comes after the index build.
+_ESTIMATED_ROWS = text(
+    "SELECT greatest(reltuples, CASE WHEN relpages > 0 AND reltuples > 0 THEN reltuples / relpages "
+    "* (pg_relation_size(oid) / current_setting('block_size')::int) ELSE 0 END) "
+    "FROM pg_class WHERE oid = 'memory'::regclass"
+)
+
+
 async def estimated_rows(session: AsyncSession) -> int:
-    """The planner's row estimate for the memory table (no scan; -1 before the first ANALYZE)."""
-    value = await session.scalar(text("SELECT reltuples FROM pg_class WHERE oid = 'memory'::regclass"))
+    """The planner's row estimate for the memory table (no scan; 0 before the first ANALYZE)."""
+    value = await session.scalar(_ESTIMATED_ROWS)
     return max(0, int(value or 0))
 
 
@@ -91,13 +103,71 @@ async def set_index_aside(
     total = rows + incoming
     if total > settings.index_rebuild_max_rows or incoming < settings.index_rebuild_min_share * total:
         return False
-    # Never waits: while a build runs (it holds this lock), the load keeps the index and the
-    # build adds the load's rows to it. A load that waited here would deadlock with the build,
-    # which waits for every transaction older than its snapshot to end.
-    if not await session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": BUILD_LOCK_KEY}):
-        return False
+    # Never waits for the lock in PostgreSQL: a load that waited there would deadlock with the
+    # build, which waits for every transaction older than its snapshot to end. A build that
+    # holds it is stopped instead: the load's rows would otherwise go into its graph one by one
+    # (as they are written, or when the build checks for rows it missed), and the load is at
+    # least as large as what that build covers, so building again after it costs less.
+    if not await _take_build_lock(session):
+        return False  # the load keeps the index; the build (or load) holding the lock adds its rows
     await session.execute(text(f"DROP INDEX IF EXISTS {INDEX_NAME}"))
     return True
+
+
+# How long a load tries for the build lock, and how often: a builder holds it for a few
+# statements before and after its CREATE INDEX CONCURRENTLY (one a load can stop), and those
+# can wait for the event loop that runs the load itself.
+BUILD_LOCK_TRY_SECONDS = 2.0
+BUILD_LOCK_TRY_EVERY = 0.05
+
+
+async def _take_build_lock(session: AsyncSession) -> bool:
+    """The build lock for this transaction, stopping a build that holds it; False when the
+    lock stays held (by another large load, or a build that cannot be stopped).
+
+    Tries without waiting in PostgreSQL: between tries this transaction holds no snapshot, so
+    a build waiting for older transactions to end does not wait for it.
+    """
+    for _ in range(max(1, round(BUILD_LOCK_TRY_SECONDS / BUILD_LOCK_TRY_EVERY))):
+        if await session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": BUILD_LOCK_KEY}):
+            return True
+        if not await _stop_running_build(session):
+            await asyncio.sleep(BUILD_LOCK_TRY_EVERY)
+    return False
+
+
+# Backends holding the build lock while they run a concurrent build (not loads: they hold it
+# only in their transaction, and run other statements).
+_RUNNING_BUILDS = text(
+    "SELECT l.pid FROM pg_locks AS l JOIN pg_stat_activity AS a ON a.pid = l.pid "
+    "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+    "AND l.classid::int8 = :high AND l.objid::int8 = :low AND a.datname = current_database() "
+    "AND a.query LIKE 'CREATE INDEX CONCURRENTLY%'"
+)
+# Milliseconds to wait for a stopped build's backend to end (and release the lock).
+STOP_BUILD_WAIT_MS = 10_000
+
+
+async def _stop_running_build(session: AsyncSession) -> bool:
+    """End the backends of a running concurrent build; returns whether there were any.
+
+    The build leaves its index invalid: the load drops it, and whoever requested that build
+    finds it again when the load has it built. Without the right to end them, nothing is done.
+    """
+    params = {"high": BUILD_LOCK_KEY >> 32, "low": BUILD_LOCK_KEY & 0xFFFFFFFF}
+    try:
+        async with session.begin_nested():  # a refusal must not end the load's transaction
+            pids = list((await session.scalars(_RUNNING_BUILDS, params)).all())
+            for pid in pids:
+                await session.execute(
+                    text("SELECT pg_terminate_backend(:pid, :wait)"), {"pid": pid, "wait": STOP_BUILD_WAIT_MS}
+                )
+    except DBAPIError:
+        log.warning("could not stop the running vector index build; the load keeps the index", exc_info=True)
+        return False
+    if pids:
+        log.info("stopped a running vector index build: this load's rows come first, the build after")
+    return bool(pids)
 
 
 _VECTOR_DIM = text(
@@ -121,17 +191,40 @@ async def build_vector_index(db: Database, settings: LoadSettings) -> bool:
         try:
             await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": BUILD_LOCK_KEY})
             built = await _build_concurrently(conn, settings)
-        except BaseException:
+        except BaseException as exc:
             # Cut short (an error, a cancelled task): the session's lock and settings must
             # not go back to the pool. A half-built index stays invalid until the next build.
             await connection.invalidate()
+            if _stopped_by_a_load(exc):
+                log.info("a large load stopped the vector index build; it has the index built after it")
+                return False
             raise
         await conn.execute(text("RESET maintenance_work_mem"))
         await conn.execute(text("RESET max_parallel_maintenance_workers"))
         await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": BUILD_LOCK_KEY})
+        # Loads that set the index aside leave their statistics to this point (ANALYZE and a
+        # concurrent build take the same lock: one waits for the other). After the build lock:
+        # a large load that comes meanwhile sets the index aside at once (its DROP waits for
+        # this ANALYZE) instead of keeping the index; if it holds the table, it builds again.
+        try:
+            await conn.execute(text("ANALYZE (SKIP_LOCKED) memory"))
+        except BaseException:
+            await connection.invalidate()
+            raise
     if built:
         log.info("built the vector index in %.1f s", time.perf_counter() - started)
     return built
+
+
+def _stopped_by_a_load(exc: BaseException) -> bool:
+    """The build's backend was ended (SQLSTATE 57P01) as :func:`set_index_aside` ends it: the
+    driver's error for it is the cause of the 'connection closed' error that reaches here."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if getattr(cause, "sqlstate", None) == "57P01":
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 async def _build_concurrently(conn: AsyncConnection, settings: LoadSettings) -> bool:

@@ -138,10 +138,11 @@ async def test_a_load_killed_while_writing_leaves_the_workspace_as_it_was(
 
 
 async def wait_for_blocked_replace(engine: AsyncEngine) -> int:
-    """The backend pid of the load's DELETE once it waits on the locked row."""
+    """The backend pid of the load's DELETE once it waits on the locked row (the statement
+    that deletes may also write the history of what it deletes: the DELETE is then inside)."""
     query = text(
         "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-        "AND wait_event_type = 'Lock' AND query LIKE 'DELETE FROM memory%'"
+        "AND wait_event_type = 'Lock' AND query LIKE '%DELETE FROM memory %'"
     )
     async with asyncio.timeout(120):
         while True:

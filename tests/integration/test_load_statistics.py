@@ -8,9 +8,10 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.store import transfer
+from app.store.vector_index import estimated_rows
 from tests.integration.test_vector_store import APPWORLD, load
 
 
@@ -67,3 +68,43 @@ async def test_a_load_below_the_minimum_rows_leaves_statistics_to_autovacuum(
     await load(client, storage_dir, APPWORLD, "appworld")
 
     assert await analyze_count_after(engine, before, wait=2) == before
+
+
+async def test_a_load_does_not_wait_for_statistics_behind_an_index_build(
+    client: httpx.AsyncClient, storage_dir: Path, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the table held as a concurrent index build holds it (ANALYZE needs that lock too)
+    monkeypatch.setattr(transfer, "ANALYZE_MIN_SHARE", 0.0)
+    async with engine.connect() as holder:
+        await holder.execute(text("LOCK TABLE memory IN SHARE UPDATE EXCLUSIVE MODE"))
+        try:
+            # When a load large enough to refresh the statistics comes in
+            async with asyncio.timeout(120):
+                await load(client, storage_dir, APPWORLD, "during_build")
+        finally:
+            await holder.rollback()
+
+    # Then it ended without waiting for the lock, every memory written
+    async with engine.connect() as conn:
+        count = await conn.scalar(text("SELECT count(*) FROM memory WHERE workspace_id = 'during_build'"))
+    assert count == 193
+
+
+async def test_the_table_estimate_counts_rows_written_since_the_last_analyze(
+    client: httpx.AsyncClient, storage_dir: Path, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given fresh statistics, and loads that leave them as they are
+    await load(client, storage_dir, APPWORLD, "counted_before")
+    async with engine.connect() as conn:
+        await conn.execute(text("ANALYZE memory"))
+        await conn.commit()
+        before = await estimated_rows(AsyncSession(bind=conn))
+    monkeypatch.setattr(transfer, "ANALYZE_MIN_ROWS", 10_000)
+
+    # When as many memories again are loaded
+    await load(client, storage_dir, APPWORLD, "counted_after")
+
+    # Then the estimate grew by about as many (pages written since, at the density measured)
+    async with engine.connect() as conn:
+        after = await estimated_rows(AsyncSession(bind=conn))
+    assert after - before > 0.8 * 193

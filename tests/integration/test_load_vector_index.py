@@ -25,6 +25,7 @@ from app.store.vector_index import BUILD_LOCK_KEY, build_vector_index
 from tests.conftest import app_settings
 from tests.integration.test_cli_output import reme
 from tests.integration.test_faults_load import renumbered
+from tests.integration.test_load_statistics import analyze_count, analyze_count_after
 from tests.integration.test_vector_store import APPWORLD, BFCL, load, place_file, reme_lines
 from tests.support.server import RunningServer, start_server
 from tests.support.standin import StandInOpenAI
@@ -271,6 +272,27 @@ async def test_an_index_left_invalid_by_a_failed_build_is_built_again(
     assert after is not None and after != before
 
 
+async def test_the_builder_refreshes_the_statistics_once_it_has_built_the_index(
+    client: httpx.AsyncClient, engine: AsyncEngine, database: Database, index_restored: None
+) -> None:
+    # Given an index to build again (loads that set it aside leave their ANALYZE to the build)
+    await wait_for_index(engine)
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE pg_index SET indisvalid = false "
+                "WHERE indexrelid = 'ix_memory_embedding_hnsw'::regclass"
+            )
+        )
+    before = await analyze_count(engine)
+
+    # When the builder runs
+    assert await build_vector_index(database, LoadSettings()) is True
+
+    # Then it analysed the table
+    assert await analyze_count_after(engine, before, wait=15) == before + 1
+
+
 async def test_a_large_load_during_an_index_build_keeps_the_index(
     client: httpx.AsyncClient,
     waiting_server: RunningServer,
@@ -295,6 +317,53 @@ async def test_a_large_load_during_an_index_build_keeps_the_index(
     # Then it did not wait for the build, kept the index, and wrote every row
     assert await index_oid(engine) == before
     assert await stored_count(engine, workspace_id) == len(reme_lines(APPWORLD))
+
+
+async def test_a_large_load_during_a_concurrent_build_stops_it_and_sets_the_index_aside(
+    client: httpx.AsyncClient,
+    waiting_server: RunningServer,
+    engine: AsyncEngine,
+    database: Database,
+    storage_dir: Path,
+    index_restored: None,
+) -> None:
+    # Given the builder building the index (held at its last wait by an open snapshot)
+    await wait_for_index(engine)
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP INDEX ix_memory_embedding_hnsw"))
+    workspace_id = f"stops-{uuid.uuid4().hex[:8]}"
+    async with engine.connect() as reader:
+        reader = await reader.execution_options(isolation_level="REPEATABLE READ")
+        await reader.execute(text("SELECT count(*) FROM workspace"))
+        build = asyncio.create_task(build_vector_index(database, LoadSettings()))
+        try:
+            await wait_for_waiting_build(engine)
+
+            # When a load large enough to set the index aside comes in
+            async with asyncio.timeout(120):
+                await load_through(waiting_server, storage_dir, workspace_id)
+        finally:
+            await reader.rollback()
+
+    # Then the build was stopped (and says it did not build), every row is written, and the
+    # index is left for the build after the load
+    assert await build is False
+    assert await stored_count(engine, workspace_id) == len(reme_lines(APPWORLD))
+    async with engine.connect() as conn:
+        assert await conn.scalar(text("SELECT to_regclass('ix_memory_embedding_hnsw')")) is None
+
+
+async def wait_for_waiting_build(engine: AsyncEngine) -> None:
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND wait_event_type = 'Lock' AND query LIKE 'CREATE INDEX CONCURRENTLY%'"
+    )
+    async with asyncio.timeout(120):
+        while True:
+            async with engine.connect() as conn:
+                if await conn.scalar(query):
+                    return
+            await asyncio.sleep(0.1)
 
 
 async def load_through(server: RunningServer, storage_dir: Path, workspace_id: str) -> None:
