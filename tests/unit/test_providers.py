@@ -170,19 +170,13 @@ async def test_slow_server_raises_llm_timeout(standin: StandInOpenAI) -> None:
     await client.close()
 
 
-async def test_a_chat_body_that_is_not_a_completion_raises_llm_unavailable(
-    standin: StandInOpenAI, llm: LLMClient
+@pytest.mark.parametrize(
+    "body", ['{"choices": "none here"}', "<html>bad gateway</html>"], ids=["not-a-completion", "not-json"]
+)
+async def test_a_malformed_chat_body_raises_llm_unavailable(
+    standin: StandInOpenAI, llm: LLMClient, body: str
 ) -> None:
-    standin.chat_body = '{"choices": "none here"}'
-
-    with pytest.raises(LLMUnavailable, match="judge: malformed response"):
-        await llm.structured(MESSAGES, Verdict, step="judge")
-
-
-async def test_a_chat_body_that_is_not_json_raises_llm_unavailable(
-    standin: StandInOpenAI, llm: LLMClient
-) -> None:
-    standin.chat_body = "<html>bad gateway</html>"
+    standin.chat_body = body
 
     with pytest.raises(LLMUnavailable, match="judge: malformed response"):
         await llm.structured(MESSAGES, Verdict, step="judge")
