@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import api_embedding, app_settings
 from tests.integration.test_vector_store import APPWORLD, BFCL, load, place_file, reme_lines
+from tests.support.database import wait_for_lock_wait
 from tests.support.server import RunningServer, start_server
 from tests.support.standin import StandInOpenAI
 
@@ -140,17 +141,7 @@ async def test_a_load_killed_while_writing_leaves_the_workspace_as_it_was(
 async def wait_for_blocked_replace(engine: AsyncEngine) -> int:
     """The backend pid of the load's DELETE once it waits on the locked row (the statement
     that deletes may also write the history of what it deletes: the DELETE is then inside)."""
-    query = text(
-        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-        "AND wait_event_type = 'Lock' AND query LIKE '%DELETE FROM memory %'"
-    )
-    async with asyncio.timeout(120):
-        while True:
-            async with engine.connect() as conn:
-                pid = await conn.scalar(query)
-            if pid is not None:
-                return int(pid)
-            await asyncio.sleep(0.1)
+    return await wait_for_lock_wait(engine, "%DELETE FROM memory %")
 
 
 async def wait_until_gone(engine: AsyncEngine, pid: int) -> None:

@@ -27,6 +27,7 @@ from tests.integration.test_cli_output import reme
 from tests.integration.test_faults_load import renumbered
 from tests.integration.test_load_statistics import analyze_count, analyze_count_after
 from tests.integration.test_vector_store import APPWORLD, BFCL, load, place_file, reme_lines
+from tests.support.database import wait_for_lock_wait
 from tests.support.server import RunningServer, start_server
 from tests.support.standin import StandInOpenAI
 
@@ -354,16 +355,7 @@ async def test_a_large_load_during_a_concurrent_build_stops_it_and_sets_the_inde
 
 
 async def wait_for_waiting_build(engine: AsyncEngine) -> None:
-    query = text(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-        "AND wait_event_type = 'Lock' AND query LIKE 'CREATE INDEX CONCURRENTLY%'"
-    )
-    async with asyncio.timeout(120):
-        while True:
-            async with engine.connect() as conn:
-                if await conn.scalar(query):
-                    return
-            await asyncio.sleep(0.1)
+    await wait_for_lock_wait(engine, "CREATE INDEX CONCURRENTLY%")
 
 
 async def load_through(server: RunningServer, storage_dir: Path, workspace_id: str) -> None:

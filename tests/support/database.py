@@ -51,3 +51,23 @@ def emptying_statements(*, citus: bool) -> list[str]:
     if citus:
         return ["DELETE FROM workspace", "DELETE FROM api_key"]
     return [truncate_sql()]
+
+
+async def wait_for_lock_wait(engine: Any, query_like: str) -> int:
+    """The pid of a backend of this database waiting on a lock while running a statement
+    that matches ``query_like`` (a LIKE pattern), once there is one (within 120 s)."""
+    import asyncio
+
+    from sqlalchemy import text
+
+    query = text(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+        "AND wait_event_type = 'Lock' AND query LIKE :pattern LIMIT 1"
+    )
+    async with asyncio.timeout(120):
+        while True:
+            async with engine.connect() as conn:
+                pid = await conn.scalar(query, {"pattern": query_like})
+            if pid is not None:
+                return int(pid)
+            await asyncio.sleep(0.1)
