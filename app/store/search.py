@@ -378,7 +378,7 @@ def _scan_statement(
     return select(*columns).select_from(counted)
 
 
-def _rank_key(distance: ColumnElement[Any], exact: bool) -> ColumnElement[Any]:
+def rank_key(distance: ColumnElement[Any], exact: bool) -> ColumnElement[Any]:
     """The ORDER BY of a vector list: ``distance + 0`` is not index-orderable, so PostgreSQL
     filters first and sorts the few rows left; the bare distance lets it walk the HNSW index."""
     return distance + 0.0 if exact else distance
@@ -402,7 +402,7 @@ async def _ranked_by_vector(session: AsyncSession, request: SearchRequest, exact
     inner = (
         select(Memory.memory_id, distance)
         .where(*request.filters.clauses(), Memory.embedding.is_not(None))
-        .order_by(_rank_key(raw_distance, exact))
+        .order_by(rank_key(raw_distance, exact))
         .limit(request.top_k)
         .subquery()
     )
@@ -432,7 +432,7 @@ def _ranked_vector(
     inner = (
         select(Memory.memory_id.label("memory_id"), distance.label("distance"))
         .where(*request.filters.clauses(), Memory.embedding.is_not(None), *extra)
-        .order_by(_rank_key(distance, exact))
+        .order_by(rank_key(distance, exact))
         .limit(depth)
         .subquery()
     )

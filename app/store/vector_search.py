@@ -24,7 +24,20 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import REAL, Integer, Select, and_, bindparam, cast, false, literal, select, true
+from sqlalchemy import (
+    REAL,
+    ColumnElement,
+    Integer,
+    Select,
+    Subquery,
+    and_,
+    bindparam,
+    cast,
+    false,
+    literal,
+    select,
+    true,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm.attributes import instance_state
@@ -75,8 +88,6 @@ async def small_set_vector_search(
     """The ``top_k`` nearest memories of the filtered set by exact cosine distance, or None
     when the set holds more than ``max_rows`` memories (nothing of it is then read); with
     ``max_rows`` None, the exact ranking of however many there are."""
-    from app.store.search import SearchHit
-
     params: dict[str, Any] = {**filters.params(), "embedding": embedding, "top_k": top_k}
     if max_rows is not None:
         params["max_rows"] = max_rows
@@ -84,14 +95,7 @@ async def small_set_vector_search(
     rows = (await connection.execute(statement, params)).all()
     if not rows or rows[0].too_many:
         return None
-    hits = []
-    for row in rows:
-        if row.memory_id is None:
-            continue
-        memory = _loaded_memory(row[1:-1])
-        similarity = 1.0 - float(row.distance)
-        hits.append(SearchHit(memory=memory, similarity=similarity, text_rank=None, fused_score=similarity))
-    return hits
+    return [_hit(row[1:-1], row.distance) for row in rows if row.memory_id is not None]
 
 
 async def index_vector_search(
@@ -103,15 +107,19 @@ async def index_vector_search(
     candidate list, the iterative scan that keeps filtered walks from ending short, and sorting
     off so that the planner walks the index even on statistics that call the set small).
     """
+    params: dict[str, Any] = {**filters.params(), "embedding": embedding, "top_k": top_k}
+    rows = (await connection.execute(_index_statement(filters.shape()), params)).all()
+    return [_hit(row[:-1], row.distance) for row in rows]
+
+
+def _hit(values: Sequence[Any], distance: float) -> SearchHit:
+    """A vector-only hit: the memory of the read ``values`` at cosine ``distance``."""
     from app.store.search import SearchHit
 
-    params: dict[str, Any] = {**filters.params(), "embedding": embedding, "top_k": top_k}
-    hits = []
-    for row in (await connection.execute(_index_statement(filters.shape()), params)).all():
-        similarity = 1.0 - float(row.distance)
-        memory = _loaded_memory(row[:-1])
-        hits.append(SearchHit(memory=memory, similarity=similarity, text_rank=None, fused_score=similarity))
-    return hits
+    similarity = 1.0 - float(distance)
+    return SearchHit(
+        memory=_loaded_memory(values), similarity=similarity, text_rank=None, fused_score=similarity
+    )
 
 
 def _loaded_memory(values: Sequence[Any]) -> Memory:
@@ -122,9 +130,26 @@ def _loaded_memory(values: Sequence[Any]) -> Memory:
     return memory
 
 
-def _query_vector() -> Any:
-    """The request's vector, sent as real[] (binary on the wire), a vector in the database."""
-    return cast(cast(bindparam("embedding"), ARRAY(REAL)), Memory.embedding.type)
+def _ranked(filters: SearchFilters, *, exact: bool, extra: Sequence[Any] = ()) -> Subquery:
+    """The ids and distances of the ``top_k`` nearest memories of the filtered set, ranked as
+    app.store.search ranks a vector list (exactly, or by walking the index)."""
+    from app.store.search import rank_key
+
+    # The vector arrives as real[] (binary on the wire) and becomes a vector in the database.
+    query = cast(cast(bindparam("embedding"), ARRAY(REAL)), Memory.embedding.type)
+    distance = Memory.embedding.cosine_distance(query)
+    return (
+        select(Memory.memory_id.label("memory_id"), distance.label("distance"))
+        .where(*filters.bound_clauses(), Memory.embedding.is_not(None), *extra)
+        .order_by(rank_key(distance, exact))
+        .limit(bindparam("top_k", type_=Integer))
+        .subquery("ranked")
+    )
+
+
+def _found(ranked: Subquery) -> ColumnElement[bool]:
+    """The memory row of a ranked id (the primary key: workspace, memory id)."""
+    return and_(Memory.workspace_id == bindparam("f_workspace_id"), Memory.memory_id == ranked.c.memory_id)
 
 
 @lru_cache(maxsize=64)
@@ -133,19 +158,10 @@ def _index_statement(shape: tuple[bool, ...]) -> Select[Any]:
     little out of order, so the few found are sorted again."""
     from app.store.search import SearchFilters
 
-    filters = SearchFilters.of_shape(shape)
-    distance = Memory.embedding.cosine_distance(_query_vector())
-    ranked = (
-        select(Memory.memory_id.label("memory_id"), distance.label("distance"))
-        .where(*filters.bound_clauses(), Memory.embedding.is_not(None))
-        .order_by(distance)
-        .limit(bindparam("top_k", type_=Integer))
-        .subquery("ranked")
-    )
-    found = and_(Memory.workspace_id == bindparam("f_workspace_id"), Memory.memory_id == ranked.c.memory_id)
+    ranked = _ranked(SearchFilters.of_shape(shape), exact=False)
     return (
         select(*_COLUMNS, ranked.c.distance)
-        .select_from(ranked.join(Memory, found))
+        .select_from(ranked.join(Memory, _found(ranked)))
         .order_by(ranked.c.distance, Memory.memory_id)
     )
 
@@ -163,19 +179,10 @@ def _small_set_statement(shape: tuple[bool, ...], *, capped: bool) -> Select[Any
         bool(filters.memory_type), filters.created_after is not None, filters.created_before is not None
     )
     too_many = more_than(bound, bindparam("max_rows", type_=Integer)) if capped else false()
-    distance = Memory.embedding.cosine_distance(_query_vector())
-    ranked = (
-        select(Memory.memory_id.label("memory_id"), distance.label("distance"))
-        .where(*filters.bound_clauses(), Memory.embedding.is_not(None), ~too_many)
-        # "+ 0": not index-orderable, so PostgreSQL filters first and sorts the few rows.
-        .order_by(distance + 0.0)
-        .limit(bindparam("top_k", type_=Integer))
-        .subquery("ranked")
-    )
-    found = and_(Memory.workspace_id == bindparam("f_workspace_id"), Memory.memory_id == ranked.c.memory_id)
+    ranked = _ranked(filters, exact=True, extra=[~too_many])
     one = select(literal(1)).subquery("one")
     return (
         select(too_many.label("too_many"), *_COLUMNS, ranked.c.distance)
-        .select_from(one.outerjoin(ranked, true()).outerjoin(Memory, found))
+        .select_from(one.outerjoin(ranked, true()).outerjoin(Memory, _found(ranked)))
         .order_by(ranked.c.distance, Memory.memory_id)
     )
